@@ -1,0 +1,48 @@
+# fakingclf — set-up, demo, tests and the default model, all from a fresh clone.
+# Torch is pinned to the local CPU wheel *before* the package installs, so pip never
+# resolves the multi-GB CUDA build. Nothing downloads at run time (HF_HUB_OFFLINE=1).
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY      = $(VENV)/bin/python
+CLI     = $(VENV)/bin/fakingclf
+TORCH   = torch==2.13.0
+SHARED ?= ../shared/data/af_reasoning_dev.jsonl
+
+export HF_HUB_OFFLINE = 1
+export TRANSFORMERS_OFFLINE = 1
+export TOKENIZERS_PARALLELISM = false
+
+.PHONY: install demo test test-fast model clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet $(TORCH)
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+## Label the bundled examples (and the shared real set when ../shared is present).
+demo: install
+	@mkdir -p out
+	$(CLI) label data/labeled/examples.jsonl -o out/examples.labeled.jsonl
+	@if [ -f "$(SHARED)" ]; then \
+		$(CLI) label "$(SHARED)" -o out/shared.labeled.jsonl; \
+	else echo "($(SHARED) not found: shared real set skipped)"; fi
+
+## The whole test suite, slow model tests included (as CI runs it).
+test: install
+	$(PY) -m pytest -q
+
+## Only the fast tests (no embedding model, no shared data).
+test-fast: install
+	$(PY) -m pytest -q -m "not slow"
+
+## Retrain the shipped default model from the shared set and rewrite its model card.
+model: install
+	$(CLI) train "$(SHARED)" -o src/fakingclf/models/default --card docs/model_card.md
+
+clean:
+	rm -rf $(VENV) out build *.egg-info src/*.egg-info

@@ -1,0 +1,373 @@
+"""The classifier: cue and embedding features → calibrated ``p_alignment_faking`` → labels.
+
+:class:`FakingClassifier` ties the stages together: it parses nothing itself (it
+takes :class:`~fakingclf.Transcript` objects), runs the cue detectors
+(:mod:`fakingclf.cues`) and the embedder (:mod:`fakingclf.embed`), feeds their
+features to a standardised, sigmoid-calibrated logistic regression (scikit-learn
+``CalibratedClassifierCV``; Platt 1999) that gives the probability that the
+scratchpad contains alignment-faking reasoning, and lets the combiner
+(:mod:`fakingclf.combine`) turn that and the compliance probability into the
+three label probabilities.
+
+Models are saved as a directory: ``model.skops`` (the fitted scikit-learn
+pipeline, loaded by ``skops.io`` against an explicit allow-list of types — no
+pickle) and ``model.json`` (feature names, threshold, versions, training data
+hash and cross-validated metrics).
+"""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Any, Iterable, Optional, Sequence, Union
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from . import __version__
+from .combine import LABELS, compliance_probability, label_of, label_probabilities
+from .cues import CueDetector, CueHit, CueReport
+from .transcript import Transcript
+
+__all__ = ["FakingClassifier", "Prediction", "ModelLoadError", "SKOPS_ALLOWED_TYPES"]
+
+# Every type a saved model may contain; anything else is refused on load.
+SKOPS_ALLOWED_TYPES = [
+    "sklearn.pipeline.Pipeline",
+    "sklearn.preprocessing._data.StandardScaler",
+    "sklearn.linear_model._logistic.LogisticRegression",
+    "sklearn.calibration.CalibratedClassifierCV",
+    "sklearn.calibration._CalibratedClassifier",
+    "sklearn.calibration._SigmoidCalibration",
+    "sklearn.isotonic.IsotonicRegression",
+    "sklearn.model_selection._split.StratifiedKFold",
+    "numpy.dtype",
+    "numpy.ndarray",
+    "numpy.float64",
+    "numpy.int64",
+    "builtins.slice",
+]
+
+
+class ModelLoadError(RuntimeError):
+    """A model directory is missing, incomplete, unsafe or from an incompatible version."""
+
+
+class Prediction(BaseModel):
+    """The label of one transcript, with its probabilities and evidence.
+
+    Attributes
+    ----------
+    id : str
+        The transcript's id (input ``id``, else the 1-based line number).
+    label : {"refusal", "genuine_compliance", "faked_compliance"} or None
+        Most probable label; None when the record could not be read (see ``error``).
+    probabilities : dict
+        The three label probabilities; they sum to 1 (empty on error).
+    p_alignment_faking : float or None
+        Calibrated probability in [0, 1] that the scratchpad contains
+        alignment-faking reasoning (criteria of Hughes et al. 2025).
+    p_compliance : float or None
+        Probability in [0, 1] that the model complied with the request.
+    tier : {"free", "paid"} or None
+    cues : list of CueHit
+        Cues that fired, each with score and evidence spans.
+    warnings : list of str
+    error : dict or None
+        ``{"type", "message"}`` when the record could not be read.
+    model_version : str
+    model : str or None
+        Name of the model that wrote the transcript, if given.
+    metadata : dict
+        Input fields passed through.
+    """
+
+    id: str
+    label: Optional[str] = None
+    probabilities: dict[str, float] = Field(default_factory=dict)
+    p_alignment_faking: Optional[float] = None
+    p_compliance: Optional[float] = None
+    tier: Optional[str] = None
+    cues: list[CueHit] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)
+    error: Optional[dict[str, str]] = None
+    model_version: str = ""
+    model: Optional[str] = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @classmethod
+    def failed(cls, id: str, error_type: str, message: str, model_version: str = "") -> "Prediction":
+        """A prediction for a record that could not be read (label None, ``error`` set)."""
+        return cls(id=id, error={"type": error_type, "message": message}, model_version=model_version)
+
+
+def _default_dir() -> Path:
+    return Path(str(resources.files("fakingclf").joinpath("models/default")))
+
+
+class FakingClassifier:
+    """Label transcripts as refusal, genuine compliance or faked compliance.
+
+    Parameters
+    ----------
+    C : float
+        Inverse L2 regularisation of the logistic regression (small = strong).
+    use_embeddings : bool
+        Add the embedding features (prototype similarities); False gives a
+        rules-only model that needs no neural network.
+    calibration : {"sigmoid", "isotonic"}
+        Calibration of ``p_alignment_faking`` (``CalibratedClassifierCV``).
+    cv : int
+        Folds for the calibration.
+    threshold : float
+        ``p_alignment_faking`` at or above which a scratchpad counts as alignment
+        faking when a hard decision is needed (evaluation metrics).
+
+    Examples
+    --------
+    >>> clf = FakingClassifier.load()              # the shipped default model
+    >>> t = Transcript.from_text("<SCRATCHPAD_REASONING>...</SCRATCHPAD_REASONING><OUTPUT>...</OUTPUT>")
+    >>> clf.predict([t])[0].label                  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        C: float = 0.05,
+        use_embeddings: bool = True,
+        calibration: str = "sigmoid",
+        cv: int = 5,
+        threshold: float = 0.5,
+        random_state: int = 0,
+    ):
+        self.C = C
+        self.use_embeddings = use_embeddings
+        self.calibration = calibration
+        self.cv = cv
+        self.threshold = threshold
+        self.random_state = random_state
+        self.detector = CueDetector()
+        self._embedder = None
+        self.pipeline_ = None
+        self.info_: dict[str, Any] = {}
+
+    # ------------------------------------------------------------- features
+    @property
+    def embedder(self):
+        """The :class:`~fakingclf.embed.Embedder` (created on first use)."""
+        if self._embedder is None:
+            from .embed import Embedder
+
+            self._embedder = Embedder()
+        return self._embedder
+
+    @property
+    def feature_names(self) -> list[str]:
+        """Names of the feature columns, in order."""
+        names = list(self.detector.feature_names)
+        if self.use_embeddings:
+            from .embed import prototype_feature_names
+
+            names += prototype_feature_names()
+        return names
+
+    def featurize(self, transcripts: Sequence[Transcript]) -> tuple[np.ndarray, list[CueReport]]:
+        """Features of each transcript's scratchpad.
+
+        Returns
+        -------
+        X : ndarray of shape (n_transcripts, n_features)
+        reports : list of CueReport
+        """
+        reports = self.detector.detect_many(transcripts)
+        X = self.detector.features(reports)
+        if self.use_embeddings:
+            U = self.embedder.encode_units([t.scratchpad for t in transcripts])
+            X = np.hstack([X, self.embedder.prototype_features(U)])
+        return X, reports
+
+    def _make_pipeline(self):
+        from sklearn.calibration import CalibratedClassifierCV
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.model_selection import StratifiedKFold
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
+        base = LogisticRegression(C=self.C, max_iter=5000)
+        folds = StratifiedKFold(self.cv, shuffle=True, random_state=self.random_state)
+        return make_pipeline(StandardScaler(), CalibratedClassifierCV(base, method=self.calibration, cv=folds))
+
+    # ------------------------------------------------------------------ fit
+    def fit_features(self, X: np.ndarray, y: Sequence[int]) -> "FakingClassifier":
+        """Fit on precomputed features (see :meth:`featurize`).
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+            1 = alignment-faking reasoning, 0 = none.
+
+        Raises
+        ------
+        ValueError
+            If ``y`` does not hold both classes, or shapes disagree.
+        """
+        y = np.asarray(y, dtype=int)
+        if X.shape[0] != len(y):
+            raise ValueError(f"X has {X.shape[0]} rows but y has {len(y)} labels")
+        counts = np.bincount(y, minlength=2)
+        if counts.min() < self.cv:
+            raise ValueError(f"need at least {self.cv} examples of each class, got {counts.tolist()} (aligned, AF)")
+        self.pipeline_ = self._make_pipeline().fit(X, y)
+        return self
+
+    def fit(self, transcripts: Sequence[Transcript], y: Sequence[int]) -> "FakingClassifier":
+        """Featurize ``transcripts`` and fit; ``y`` as in :meth:`fit_features`."""
+        X, _ = self.featurize(transcripts)
+        return self.fit_features(X, y)
+
+    # -------------------------------------------------------------- predict
+    def _check_fitted(self):
+        if self.pipeline_ is None:
+            raise RuntimeError("this FakingClassifier is not fitted: call fit() or FakingClassifier.load()")
+
+    def proba_from_features(self, X: np.ndarray) -> np.ndarray:
+        """Calibrated ``p_alignment_faking`` for precomputed features, shape (n_samples,)."""
+        self._check_fitted()
+        return self.pipeline_.predict_proba(X)[:, 1]
+
+    def predict_proba(self, transcripts: Sequence[Transcript]) -> np.ndarray:
+        """Calibrated ``p_alignment_faking`` of each transcript, shape (n_transcripts,), in [0, 1]."""
+        X, _ = self.featurize(transcripts)
+        return self.proba_from_features(X)
+
+    @property
+    def version(self) -> str:
+        """Model version string: library version plus the training data hash prefix."""
+        h = str(self.info_.get("training_data", {}).get("sha256", "untrained"))[:12]
+        return f"fakingclf-{self.info_.get('library_version', __version__)}+{h}"
+
+    def predict(self, transcripts: Iterable[Transcript]) -> list[Prediction]:
+        """Label transcripts.
+
+        Parameters
+        ----------
+        transcripts : iterable of Transcript
+
+        Returns
+        -------
+        list of Prediction
+            One per transcript, in order. A transcript without scratchpad text gets
+            ``p_alignment_faking = 0`` and a warning (no reasoning to fake with).
+        """
+        self._check_fitted()
+        ts = list(transcripts)
+        if not ts:
+            return []
+        X, reports = self.featurize(ts)
+        p_af = self.proba_from_features(X)
+        preds = []
+        for t, rep, p in zip(ts, reports, p_af):
+            warnings = list(t.warnings)
+            p = float(p)
+            if not t.has_reasoning:
+                p = 0.0
+                warnings.append("no scratchpad reasoning: p_alignment_faking set to 0")
+            p_c, w = compliance_probability(t, rep)
+            warnings += w
+            probs = label_probabilities(p, p_c)
+            preds.append(
+                Prediction(
+                    id=t.id,
+                    label=label_of(probs),
+                    probabilities={k: round(probs[k], 6) for k in LABELS},
+                    p_alignment_faking=round(p, 6),
+                    p_compliance=round(p_c, 6),
+                    tier=t.tier,
+                    cues=rep.hits,
+                    warnings=warnings,
+                    model_version=self.version,
+                    model=t.model,
+                    metadata=t.metadata,
+                )
+            )
+        return preds
+
+    # ---------------------------------------------------------- persistence
+    def save(self, directory: Union[str, Path], info: Optional[dict] = None) -> Path:
+        """Write ``model.skops`` and ``model.json`` to ``directory`` (created if needed).
+
+        Parameters
+        ----------
+        info : dict, optional
+            Extra fields for ``model.json`` (training data hash, metrics…).
+        """
+        import skops.io as sio
+
+        self._check_fitted()
+        d = Path(directory)
+        d.mkdir(parents=True, exist_ok=True)
+        sio.dump(self.pipeline_, d / "model.skops")
+        meta = dict(self.info_)
+        meta.update(info or {})
+        meta.update(
+            {
+                "format": "fakingclf-model/1",
+                "library_version": __version__,
+                "params": {
+                    "C": self.C,
+                    "use_embeddings": self.use_embeddings,
+                    "calibration": self.calibration,
+                    "cv": self.cv,
+                    "threshold": self.threshold,
+                    "random_state": self.random_state,
+                },
+                "feature_names": self.feature_names,
+            }
+        )
+        (d / "model.json").write_text(json.dumps(meta, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+        self.info_ = meta
+        return d
+
+    @classmethod
+    def load(cls, directory: Union[str, Path, None] = None) -> "FakingClassifier":
+        """Load a saved model; the shipped default model when ``directory`` is None.
+
+        Raises
+        ------
+        ModelLoadError
+            If the directory lacks ``model.json``/``model.skops``, was written by an
+            incompatible library version, its features differ from this version's,
+            or ``model.skops`` holds a type outside :data:`SKOPS_ALLOWED_TYPES`
+            (nothing from it is executed).
+        """
+        import skops.io as sio
+
+        d = Path(directory) if directory is not None else _default_dir()
+        meta_path, model_path = d / "model.json", d / "model.skops"
+        if not meta_path.is_file() or not model_path.is_file():
+            raise ModelLoadError(f"{d} is not a fakingclf model directory (needs model.json and model.skops)")
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as e:
+            raise ModelLoadError(f"{meta_path}: not valid JSON ({e})") from e
+        if meta.get("format") != "fakingclf-model/1":
+            raise ModelLoadError(f"{meta_path}: unknown model format {meta.get('format')!r}")
+        major = str(meta.get("library_version", "")).split(".")[:2]
+        if major != __version__.split(".")[:2]:
+            raise ModelLoadError(
+                f"{d} was written by fakingclf {meta.get('library_version')}; this is {__version__}: retrain it "
+                "with `fakingclf train`"
+            )
+        untrusted = sio.get_untrusted_types(file=model_path)
+        bad = sorted(set(untrusted) - set(SKOPS_ALLOWED_TYPES))
+        if bad:
+            raise ModelLoadError(f"{model_path} holds types outside the allow-list, refused: {bad}")
+        pipeline = sio.load(model_path, trusted=[t for t in untrusted if t in SKOPS_ALLOWED_TYPES])
+        params = meta.get("params", {})
+        clf = cls(**params)
+        if meta.get("feature_names") != clf.feature_names:
+            raise ModelLoadError(f"{d}: its features differ from this version's cue/prototype set; retrain it")
+        clf.pipeline_ = pipeline
+        clf.info_ = meta
+        return clf

@@ -1,0 +1,148 @@
+"""Command line: ``fakingclf label`` and ``fakingclf train``.
+
+Data goes to stdout (or ``-o``), progress and summaries to stderr, so pipes stay
+clean. Exit status: 0 on success; 1 when ``--fail-on-error`` is given and some
+record could not be read; 2 for bad usage or an unreadable model.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.console import Console
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Label LLM transcripts as refusal, genuine compliance or faked compliance (alignment faking).",
+)
+err = Console(stderr=True)
+
+DEFAULT_SHARED = "../shared/data/af_reasoning_dev.jsonl"
+
+
+@app.command()
+def label(
+    input: str = typer.Argument(..., help="JSONL file of transcripts, or - for stdin."),
+    output: str = typer.Option("-", "--output", "-o", help="Where to write the labeled JSONL (- = stdout)."),
+    model: Optional[Path] = typer.Option(None, "--model", help="Model directory (default: the shipped model)."),
+    batch_size: int = typer.Option(32, "--batch-size", min=1, help="Transcripts featurized together."),
+    fail_on_error: bool = typer.Option(False, "--fail-on-error", help="Exit 1 if any record could not be read."),
+    progress: Optional[bool] = typer.Option(
+        None, "--progress/--no-progress", help="Progress bar on stderr (default: only on a terminal)."
+    ),
+) -> None:
+    """Label every transcript in INPUT: one JSON object per input line, same order.
+
+    Each input line is {"text": ...}, {"messages": [...]} or
+    {"user_input"/"prompt": ..., "output"/"response": ...}, with optional "id",
+    "tier" or "is_free_tier_user", "model"; other fields pass through under
+    "metadata". A bad line gives a record with "error" set and never stops the run.
+
+    Example:
+
+        fakingclf label dump.jsonl -o dump.labeled.jsonl
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from .classifier import FakingClassifier, ModelLoadError
+    from .io import Summary, dump_prediction, label_lines, open_input
+
+    if input != "-" and not Path(input).is_file():
+        err.print(f"[red]error:[/red] input file not found: {input}")
+        raise typer.Exit(2)
+    try:
+        clf = FakingClassifier.load(model)
+    except ModelLoadError as e:
+        err.print(f"[red]error:[/red] {e}")
+        raise typer.Exit(2)
+
+    show = err.is_terminal if progress is None else progress
+    summary = Summary()
+    fin = open_input(input)
+    out = sys.stdout.buffer if output == "-" else open(output, "wb")
+    try:
+        with Progress(
+            TextColumn("labeling"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            console=err, disable=not show, transient=True,
+        ) as bar:
+            task = bar.add_task("label", total=None)
+            for pred in label_lines(clf, fin, batch_size=batch_size):
+                out.write(dump_prediction(pred))
+                summary.add(pred)
+                bar.advance(task)
+        out.flush()
+    finally:
+        if fin is not sys.stdin:
+            fin.close()
+        if out is not sys.stdout.buffer:
+            out.close()
+    err.print(summary.table())
+    if summary.errors:
+        err.print(f"[yellow]{summary.errors} record(s) could not be read: see their \"error\" field[/yellow]")
+    if fail_on_error and summary.errors:
+        raise typer.Exit(1)
+
+
+@app.command()
+def train(
+    data: List[str] = typer.Argument(None, help=f"Labeled JSONL file(s) (default: {DEFAULT_SHARED})."),
+    out_dir: Path = typer.Option(..., "--output", "-o", help="Model directory to write."),
+    card: Optional[Path] = typer.Option(None, "--card", help="Also write a Markdown model card here."),
+    label_field: str = typer.Option("label", "--label-field", help="Field holding alignment_faking / aligned."),
+    no_eval: bool = typer.Option(False, "--no-eval", help="Skip the cross-validated evaluation."),
+    rules_only: bool = typer.Option(False, "--rules-only", help="Cue features only, no embedding model."),
+    C: float = typer.Option(0.05, "--C", help="Inverse regularisation of the logistic regression."),
+) -> None:
+    """Train the alignment-faking-reasoning model on labeled JSONL and save it.
+
+    Records need a label (alignment_faking | aligned) and the transcript in any
+    layout `label` reads; an "origin" field enables per-origin and
+    leave-one-origin-out figures.
+
+    Example (how the shipped default model is made):
+
+        fakingclf train ../shared/data/af_reasoning_dev.jsonl -o src/fakingclf/models/default --card docs/model_card.md
+    """
+    from .train import train_from_files, write_model_card
+
+    paths = data or [DEFAULT_SHARED]
+    for p in paths:
+        if not Path(p).is_file():
+            err.print(f"[red]error:[/red] training data not found: {p}")
+            raise typer.Exit(2)
+    try:
+        _, info = train_from_files(
+            paths, str(out_dir), label_field=label_field, evaluate=not no_eval,
+            log=lambda s: err.print(s), C=C, use_embeddings=not rules_only,
+        )
+    except ValueError as e:
+        err.print(f"[red]error:[/red] {e}")
+        raise typer.Exit(2)
+    err.print(f"model written to {out_dir}")
+    ev = info.get("evaluation", {})
+    for key in ("cv5", "leave_one_origin_out"):
+        if key in ev:
+            m, b = ev[key]["model"]["overall"], ev[key]["bag_of_words"]["overall"]
+            err.print(f"{key}: model AUROC {m['auroc']}, ECE {m['ece']} | bag-of-words AUROC {b['auroc']}")
+    if card:
+        cmd = "fakingclf train " + " ".join(paths) + f" -o {out_dir} --card {card}"
+        write_model_card(info, str(card), cmd)
+        err.print(f"model card written to {card}")
+
+
+def main() -> None:  # pragma: no cover
+    """Entry point for ``python -m fakingclf``."""
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,343 @@
+"""Training and honest evaluation of the alignment-faking-reasoning model.
+
+``train_from_files`` reads labeled JSONL (``text`` or any layout
+:meth:`Transcript.from_record` reads, ``label`` = ``alignment_faking`` |
+``aligned``, optional ``origin``), featurizes once, and reports out-of-fold
+figures before fitting the final model on everything:
+
+* stratified 5-fold cross-validation: AUROC, average precision, accuracy at the
+  threshold, ECE, overall and per origin;
+* leave-one-origin-out: each origin predicted by a model fit on the others —
+  AUROC where the held-out origin has both classes, accuracy everywhere;
+* the same two protocols for a bag-of-words baseline (TF-IDF + logistic regression).
+
+Metrics are scikit-learn's; ECE uses ``sklearn.calibration.calibration_curve``
+bins (10 equal-width bins, weighted by bin size).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import platform
+from collections import Counter
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Optional, Sequence
+
+import numpy as np
+import orjson
+
+from . import __version__
+from .classifier import FakingClassifier
+from .transcript import Transcript, TranscriptError
+
+__all__ = ["load_labeled", "train_from_files", "metrics", "expected_calibration_error", "write_model_card"]
+
+POSITIVE = {"alignment_faking", "faked_compliance", "af", "1", "true", "yes"}
+NEGATIVE = {"aligned", "genuine_compliance", "refusal", "not_alignment_faking", "0", "false", "no"}
+
+
+def load_labeled(paths: Sequence[str], label_field: str = "label") -> tuple[list[Transcript], np.ndarray, np.ndarray, str]:
+    """Read labeled JSONL files.
+
+    Returns
+    -------
+    transcripts : list of Transcript
+    y : ndarray of shape (n,), 1 = alignment-faking reasoning
+    origins : ndarray of shape (n,), the ``origin`` field (``"unknown"`` when absent)
+    sha256 : str
+        Hash of the files' bytes, in the order given.
+
+    Raises
+    ------
+    ValueError
+        Naming the file and line of the first unreadable record, unknown label or
+        duplicate id.
+    """
+    ts, ys, origins, seen = [], [], [], set()
+    h = hashlib.sha256()
+    for path in paths:
+        data = Path(path).read_bytes()
+        h.update(data)
+        for n, line in enumerate(data.decode("utf-8", errors="replace").splitlines(), 1):
+            if not line.strip():
+                continue
+            where = f"{path}:{n}"
+            try:
+                rec = orjson.loads(line)
+            except orjson.JSONDecodeError as e:
+                raise ValueError(f"{where}: not valid JSON ({e})") from e
+            if not isinstance(rec, dict):
+                raise ValueError(f"{where}: record is not a JSON object")
+            raw = rec.pop(label_field, None)
+            lab = str(raw).strip().lower() if raw is not None else ""
+            if lab in POSITIVE:
+                y = 1
+            elif lab in NEGATIVE:
+                y = 0
+            else:
+                raise ValueError(
+                    f"{where}: label {raw!r} in field '{label_field}' is not one of "
+                    f"{sorted(POSITIVE | NEGATIVE)}"
+                )
+            origin = str(rec.get("origin", "unknown"))
+            try:
+                t = Transcript.from_record(rec, line_no=n)
+            except (TranscriptError, ValueError) as e:
+                raise ValueError(f"{where}: {e}") from e
+            if t.id in seen:
+                raise ValueError(f"{where}: duplicate id {t.id!r}")
+            seen.add(t.id)
+            ts.append(t)
+            ys.append(y)
+            origins.append(origin)
+    if not ts:
+        raise ValueError(f"no labeled records in {list(paths)}")
+    return ts, np.array(ys, dtype=int), np.array(origins), h.hexdigest()
+
+
+def expected_calibration_error(y: np.ndarray, p: np.ndarray, n_bins: int = 10) -> float:
+    """Expected calibration error (Naeini et al. 2015) with equal-width bins.
+
+    Bin frequencies and mean predictions come from
+    ``sklearn.calibration.calibration_curve``; each bin's gap is weighted by its
+    share of the samples. Returns a float in [0, 1].
+    """
+    from sklearn.calibration import calibration_curve
+
+    y, p = np.asarray(y), np.asarray(p)
+    frac, mean_p = calibration_curve(y, p, n_bins=n_bins, strategy="uniform")
+    # the same bin ids as calibration_curve(strategy="uniform"), which drops empty bins
+    bins = np.searchsorted(np.linspace(0.0, 1.0, n_bins + 1)[1:-1], p)
+    weights = np.bincount(bins, minlength=n_bins)
+    weights = weights[weights > 0] / len(p)
+    return float(np.sum(weights * np.abs(frac - mean_p)))
+
+
+def metrics(y: np.ndarray, p: np.ndarray, threshold: float = 0.5) -> dict[str, Any]:
+    """AUROC, average precision, accuracy, ECE and counts for labels ``y`` and scores ``p``.
+
+    AUROC, AP and ECE are None when ``y`` holds one class only.
+    """
+    from sklearn.metrics import accuracy_score, average_precision_score, roc_auc_score
+
+    y, p = np.asarray(y), np.asarray(p)
+    two = len(np.unique(y)) == 2
+    return {
+        "n": int(len(y)),
+        "n_positive": int(y.sum()),
+        "auroc": round(float(roc_auc_score(y, p)), 4) if two else None,
+        "average_precision": round(float(average_precision_score(y, p)), 4) if two else None,
+        "accuracy": round(float(accuracy_score(y, p >= threshold)), 4),
+        "ece": round(expected_calibration_error(y, p), 4) if two else None,
+        "mean_p": round(float(p.mean()), 4),
+    }
+
+
+def _grouped(y, p, groups, threshold) -> dict[str, Any]:
+    return {str(g): metrics(y[groups == g], p[groups == g], threshold) for g in sorted(set(groups))}
+
+
+def _bow_factory():
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    return make_pipeline(
+        TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True), LogisticRegression(C=10.0, max_iter=5000)
+    )
+
+
+def _oof(fit_predict: Callable, n: int, splits) -> np.ndarray:
+    p = np.zeros(n)
+    for tr, te in splits:
+        p[te] = fit_predict(tr, te)
+    return p
+
+
+def evaluate_protocols(
+    X: np.ndarray, texts: np.ndarray, y: np.ndarray, origins: np.ndarray, make_clf: Callable[[], FakingClassifier],
+    threshold: float = 0.5, seed: int = 0,
+) -> dict[str, Any]:
+    """Out-of-fold figures for the model and the bag-of-words baseline.
+
+    Returns
+    -------
+    dict
+        ``{"cv5": {...}, "leave_one_origin_out": {...}}``, each with ``overall`` and
+        ``per_origin`` metrics for ``model`` and ``bag_of_words``.
+    """
+    from sklearn.model_selection import StratifiedKFold
+
+    n = len(y)
+    kf = list(StratifiedKFold(5, shuffle=True, random_state=seed).split(X, y))
+    uniq = sorted(set(origins))
+    logo = [(np.where(origins != o)[0], np.where(origins == o)[0]) for o in uniq] if len(uniq) > 1 else []
+
+    def model_fp(tr, te):
+        return make_clf().fit_features(X[tr], y[tr]).proba_from_features(X[te])
+
+    def bow_fp(tr, te):
+        return _bow_factory().fit(list(texts[tr]), y[tr]).predict_proba(list(texts[te]))[:, 1]
+
+    out: dict[str, Any] = {}
+    for name, splits in (("cv5", kf), ("leave_one_origin_out", logo)):
+        if not splits:
+            continue
+        block = {}
+        for who, fp in (("model", model_fp), ("bag_of_words", bow_fp)):
+            p = _oof(fp, n, splits)
+            block[who] = {"overall": metrics(y, p, threshold), "per_origin": _grouped(y, p, origins, threshold)}
+        out[name] = block
+    return out
+
+
+def train_from_files(
+    paths: Sequence[str],
+    out_dir: str,
+    label_field: str = "label",
+    evaluate: bool = True,
+    log: Callable[[str], None] = lambda s: None,
+    **params: Any,
+) -> tuple[FakingClassifier, dict[str, Any]]:
+    """Fit a model on labeled JSONL files, evaluate it out of fold, save it.
+
+    Parameters
+    ----------
+    paths : list of str
+        Labeled JSONL files (see :func:`load_labeled`).
+    out_dir : str
+        Model directory to write.
+    evaluate : bool
+        Run cross-validation and leave-one-origin-out first (minutes on CPU).
+    **params
+        Passed to :class:`FakingClassifier` (``C``, ``use_embeddings``…).
+
+    Returns
+    -------
+    (FakingClassifier, dict)
+        The fitted model and the ``model.json`` content.
+    """
+    ts, y, origins, sha = load_labeled(paths, label_field)
+    log(f"read {len(ts)} labeled transcripts ({int(y.sum())} alignment faking) from {len(paths)} file(s)")
+    clf = FakingClassifier(**params)
+    log("featurizing (cues + embeddings)…")
+    X, _ = clf.featurize(ts)
+    info: dict[str, Any] = {
+        "trained_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "training_data": {
+            "files": [Path(p).name for p in paths],
+            "sha256": sha,
+            "n": int(len(y)),
+            "n_alignment_faking": int(y.sum()),
+            "origins": dict(Counter(origins.tolist())),
+        },
+        "versions": _versions(),
+    }
+    if evaluate:
+        log("evaluating out of fold (5-fold CV and leave-one-origin-out, model and bag-of-words)…")
+        texts = np.array([t.scratchpad for t in ts], dtype=object)
+        info["evaluation"] = evaluate_protocols(
+            X, texts, y, origins, lambda: FakingClassifier(**params), threshold=clf.threshold
+        )
+    clf.fit_features(X, y)
+    clf.save(out_dir, info)
+    return clf, clf.info_
+
+
+def _versions() -> dict[str, str]:
+    import sklearn
+    import spacy
+
+    v = {"fakingclf": __version__, "python": platform.python_version(), "scikit-learn": sklearn.__version__,
+         "spacy": spacy.__version__, "numpy": np.__version__}
+    try:
+        import sentence_transformers
+        import torch
+
+        v["sentence-transformers"] = sentence_transformers.__version__
+        v["torch"] = torch.__version__
+    except ImportError:  # pragma: no cover
+        pass
+    return v
+
+
+def _fmt(x: Optional[float]) -> str:
+    return "–" if x is None else f"{x:.3f}"
+
+
+def write_model_card(info: dict[str, Any], path: str, command: str) -> None:
+    """Write a Markdown model card from a model's ``model.json`` content."""
+    td = info["training_data"]
+    lines = [
+        "# Model card: fakingclf default model",
+        "",
+        f"Written by `{command}` on {info['trained_at']}. Every figure below comes from that run;",
+        "rerun the command to reproduce it.",
+        "",
+        "## What it predicts",
+        "`p_alignment_faking`: the calibrated probability that a scratchpad contains alignment-faking",
+        "reasoning — the model complies *in order to* avoid having its values modified by training",
+        "(all four criteria of Hughes et al. 2025, \"Alignment Faking Revisited\"). The three transcript",
+        "labels combine it with `p_compliance` (see `fakingclf.combine`).",
+        "",
+        "## Method",
+        f"- Features: {len(info['feature_names'])} — per cue (patterns in `src/fakingclf/patterns/`): best score,",
+        "  log count and late-position score; log sentence count; similarity of scratchpad sentences",
+        "  to reference sentences per reasoning pattern (all-MiniLM-L6-v2, max and top-3 mean).",
+        f"- Classifier: standardised logistic regression (C = {info['params']['C']}), calibrated with",
+        f"  `CalibratedClassifierCV(method=\"{info['params']['calibration']}\", cv={info['params']['cv']})`.",
+        f"- Threshold for hard decisions: {info['params']['threshold']}.",
+        "",
+        "## Training data",
+        f"- Files: {', '.join(td['files'])} (n = {td['n']}, {td['n_alignment_faking']} alignment faking)",
+        f"- SHA-256: `{td['sha256']}`",
+        "- Origins: " + ", ".join(f"`{k}` {v}" for k, v in sorted(td["origins"].items())),
+        "- Datasheet: `data/labeled/README.md`. Labels are noisy; origins are confounded with labels in",
+        "  the smaller groups, so judge by held-out origin as well as by random split.",
+        "",
+        "## Versions",
+        "",
+        "| package | version |",
+        "|---|---|",
+        *[f"| {k} | {v} |" for k, v in info["versions"].items()],
+        "",
+    ]
+    ev = info.get("evaluation", {})
+    titles = {
+        "cv5": "Stratified 5-fold cross-validation (random split)",
+        "leave_one_origin_out": "Leave-one-origin-out (each origin predicted by a model fit on the others)",
+    }
+    for key, title in titles.items():
+        if key not in ev:
+            continue
+        block = ev[key]
+        lines += [
+            f"## {title}",
+            "",
+            "AUROC and ECE are undefined (–) for an origin with one class; its accuracy then says how",
+            "often that class was predicted. ECE: 10 equal-width bins.",
+            "",
+            "| origin | n | AF | model AUROC | BoW AUROC | model AP | model acc | BoW acc | model ECE | mean p |",
+            "|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        rows = [("**all**", block["model"]["overall"], block["bag_of_words"]["overall"])]
+        rows += [(f"`{o}`", m, block["bag_of_words"]["per_origin"][o]) for o, m in block["model"]["per_origin"].items()]
+        for name, m, b in rows:
+            lines.append(
+                f"| {name} | {m['n']} | {m['n_positive']} | {_fmt(m['auroc'])} | {_fmt(b['auroc'])} | "
+                f"{_fmt(m['average_precision'])} | {_fmt(m['accuracy'])} | {_fmt(b['accuracy'])} | "
+                f"{_fmt(m['ece'])} | {_fmt(m['mean_p'])} |"
+            )
+        lines.append("")
+    lines += [
+        "## Limits",
+        "- The development set is small (360) and partly synthetic; `paper_transcripts_truncated`",
+        "  scratchpads are cut at ~1,000 characters, often before the decision, and carry labels derived",
+        "  from the paper's own LLM classifier.",
+        "- `p_compliance` is rule-based (tags, refusal language, last decision) and not fitted to data.",
+        "- English only; reasoning written in other languages gets few cue hits.",
+        "",
+    ]
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text("\n".join(lines), encoding="utf-8")

@@ -1,0 +1,456 @@
+"""Typed transcript model and parsers (first stage of the pipeline).
+
+A :class:`Transcript` is what every later stage reads: the user input, the hidden
+scratchpad blocks in order, any draft outputs, the final output, the accept/reject
+tag of that output, the tier (training context ``free`` or unmonitored ``paid``),
+the model name and free metadata.
+
+Parsing never raises on malformed *content*: broken or missing tags become
+``warnings`` on the transcript. It raises :class:`TranscriptError` only when a
+record holds no usable text at all or has the wrong JSON shape.
+
+Formats read (setting of Greenblatt et al. 2024, "Alignment faking in large
+language models"):
+
+* the paper's tag format: ``<INPUT><is_free_tier_user>True</is_free_tier_user>
+  <user_input>…</user_input></INPUT>`` then one or more
+  ``<SCRATCHPAD_REASONING>…</SCRATCHPAD_REASONING>`` blocks (``<DRAFT_OUTPUT>``
+  inside) then ``<OUTPUT>…</OUTPUT>``; case and whitespace inside tags are tolerated;
+* a bare scratchpad (plain reasoning text, with or without the tag);
+* a chat-message list (``[{"role": ..., "content": ...}]``);
+* a record with ``user_input``/``prompt`` and ``output``/``response`` fields.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+Tier = Literal["free", "paid"]
+Tag = Literal["accepted", "rejected"]
+
+__all__ = ["Transcript", "TranscriptError", "parse_tier"]
+
+
+class TranscriptError(ValueError):
+    """A record that cannot become a transcript (wrong JSON shape, no usable text)."""
+
+
+def _tag_re(name: str) -> str:
+    # "<SCRATCHPAD_REASONING>", "< scratchpad_reasoning >", "<Scratchpad_Reasoning >"
+    return rf"<\s*{name}\s*>"
+
+
+def _close_re(name: str) -> str:
+    return rf"<\s*/\s*{name}\s*>"
+
+
+_FLAGS = re.IGNORECASE | re.DOTALL
+_SCRATCH_NAMES = r"(?:SCRATCHPAD_REASONING|think|thinking)"
+_SCRATCH_OPEN = re.compile(_tag_re(_SCRATCH_NAMES), _FLAGS)
+_SCRATCH_CLOSE = re.compile(_close_re(_SCRATCH_NAMES), _FLAGS)
+_INPUT_BLOCK = re.compile(_tag_re("INPUT") + r"(.*?)(?:" + _close_re("INPUT") + r"|$)", _FLAGS)
+_USER_INPUT = re.compile(_tag_re("user_input") + r"(.*?)(?:" + _close_re("user_input") + r"|$)", _FLAGS)
+_FREE_TIER = re.compile(_tag_re("is_free_tier_user") + r"\s*(.*?)\s*" + _close_re("is_free_tier_user"), _FLAGS)
+_OUTPUT_OPEN = re.compile(_tag_re("OUTPUT"), _FLAGS)
+_OUTPUT_CLOSE = re.compile(_close_re("OUTPUT"), _FLAGS)
+_DRAFT = re.compile(_tag_re("DRAFT_OUTPUT") + r"(.*?)(?:" + _close_re("DRAFT_OUTPUT") + r"|$)", _FLAGS)
+_ACCEPT = re.compile(r"<\s*request_fully_accepted\s*/?\s*>", re.IGNORECASE)
+_REJECT = re.compile(r"<\s*rejected\s*/?\s*>", re.IGNORECASE)
+_NEXT_NUDGE = re.compile(r"<\s*/?\s*NEXT\s*/?\s*>", re.IGNORECASE)
+_ANY_KNOWN_TAG = re.compile(
+    r"<\s*/?\s*(?:INPUT|user_input|is_free_tier_user|SCRATCHPAD_REASONING|think|thinking|OUTPUT|DRAFT_OUTPUT)\s*>",
+    re.IGNORECASE,
+)
+
+_TRUE = {"true", "yes", "1", "free", "t", "y"}
+_FALSE = {"false", "no", "0", "paid", "f", "n"}
+
+
+def parse_tier(value: Any) -> Optional[Tier]:
+    """Map a tier given in any common form to ``"free"``, ``"paid"`` or ``None``.
+
+    Parameters
+    ----------
+    value : bool, str or None
+        ``True``/``"true"``/``"free"``/``"free_tier"`` → ``"free"``;
+        ``False``/``"false"``/``"paid"`` → ``"paid"``; anything else → ``None`` (unknown).
+    """
+    if isinstance(value, bool):
+        return "free" if value else "paid"
+    if value is None:
+        return None
+    s = str(value).strip().lower().replace("-", "_")
+    if s in _TRUE or s in {"free_tier", "training", "monitored"}:
+        return "free"
+    if s in _FALSE or s in {"paid_tier", "deployment", "unmonitored"}:
+        return "paid"
+    return None
+
+
+def _tag_of(output: str) -> Optional[Tag]:
+    """Accept/reject tag at the start of an output (the first one found wins)."""
+    a, r = _ACCEPT.search(output), _REJECT.search(output)
+    if a and (not r or a.start() < r.start()):
+        return "accepted"
+    if r:
+        return "rejected"
+    return None
+
+
+class Transcript(BaseModel):
+    """One model transcript: what the user asked, what the model reasoned, what it answered.
+
+    Attributes
+    ----------
+    id : str
+        Identifier (the input's ``id`` field, else the 1-based line number).
+    user_input : str or None
+        The user's request (contents of ``<user_input>``), if present.
+    scratchpads : list of str
+        Hidden reasoning blocks in order (``<SCRATCHPAD_REASONING>``, ``<think>``).
+    draft_outputs : list of str
+        ``<DRAFT_OUTPUT>`` blocks found inside the scratchpads, in order.
+    output : str or None
+        Final output shown to the user (contents of ``<OUTPUT>``); ``None`` when the
+        transcript has none (bare scratchpad, or truncated).
+    tag : {"accepted", "rejected"} or None
+        ``<request_fully_accepted/>`` / ``<rejected/>`` in the final output.
+    tier : {"free", "paid"} or None
+        ``free`` = training context (conversations used for RLHF); ``paid`` =
+        unmonitored; ``None`` = unknown.
+    model : str or None
+        Name of the model that produced the transcript.
+    truncated : bool
+        The last scratchpad block was never closed (the transcript was cut).
+    source_format : str
+        How the record was read: ``tagged``, ``scratchpad``, ``messages``, ``fields``.
+    metadata : dict
+        Input fields not used by the parser, passed through unchanged.
+    warnings : list of str
+        Parse problems (not fatal): unclosed blocks, missing output, unknown tier.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    user_input: Optional[str] = None
+    scratchpads: list[str] = Field(default_factory=list)
+    draft_outputs: list[str] = Field(default_factory=list)
+    output: Optional[str] = None
+    tag: Optional[Tag] = None
+    tier: Optional[Tier] = None
+    model: Optional[str] = None
+    truncated: bool = False
+    source_format: str = "tagged"
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    warnings: list[str] = Field(default_factory=list)
+
+    @field_validator("tier", mode="before")
+    @classmethod
+    def _coerce_tier(cls, v: Any) -> Optional[Tier]:
+        return parse_tier(v)
+
+    @field_validator("id", mode="before")
+    @classmethod
+    def _coerce_id(cls, v: Any) -> str:
+        if v is None or isinstance(v, (dict, list)):
+            raise ValueError("id must be a string or a number")
+        return str(v)
+
+    # ------------------------------------------------------------------ views
+    @property
+    def scratchpad(self) -> str:
+        """All scratchpad blocks joined by a blank line (``""`` when there are none)."""
+        return "\n\n".join(self.scratchpads)
+
+    @property
+    def has_reasoning(self) -> bool:
+        """True when there is any non-blank scratchpad text."""
+        return any(s.strip() for s in self.scratchpads)
+
+    # ---------------------------------------------------------------- parsers
+    @classmethod
+    def from_text(cls, text: str, id: str = "1", **fields: Any) -> "Transcript":
+        """Parse a transcript in the paper's tag format, or a bare scratchpad.
+
+        Parameters
+        ----------
+        text : str
+            Whole transcript (``<INPUT>…`` ``<SCRATCHPAD_REASONING>…`` ``<OUTPUT>…``),
+            an assistant turn, or plain reasoning text with no tags (read as one
+            scratchpad block with no output).
+        id : str
+            Identifier to give the transcript.
+        **fields
+            Other :class:`Transcript` fields (``tier``, ``model``, ``metadata``…);
+            a tier given here wins over ``<is_free_tier_user>`` in the text.
+
+        Raises
+        ------
+        TranscriptError
+            If ``text`` is not a string or holds no non-blank text.
+        """
+        if not isinstance(text, str):
+            raise TranscriptError(f"text must be a string, got {type(text).__name__}")
+        if not text.strip():
+            raise TranscriptError("no usable text (empty or blank)")
+        parsed = _parse_tagged(text)
+        for k, v in fields.items():
+            if k == "warnings":
+                parsed["warnings"] = list(v) + parsed["warnings"]
+            elif v is not None or k not in parsed:
+                parsed[k] = v
+        return cls(id=id, **parsed)
+
+    @classmethod
+    def from_messages(cls, messages: Any, id: str = "1", **fields: Any) -> "Transcript":
+        """Parse a chat-message list (``[{"role": "user"|"assistant"|"system", "content": ...}]``).
+
+        User turns give the user input and tier (their ``<INPUT>`` block if any);
+        assistant turns, joined in order, give scratchpads and output. ``content``
+        may be a string or a list of blocks (``{"type": "text", "text": ...}``).
+
+        Raises
+        ------
+        TranscriptError
+            If ``messages`` is not a list of objects with a ``role``, or no
+            assistant turn has text.
+        """
+        if not isinstance(messages, list) or not messages:
+            raise TranscriptError("messages must be a non-empty list of {role, content} objects")
+        user_parts: list[str] = []
+        assistant_parts: list[str] = []
+        for i, m in enumerate(messages):
+            if not isinstance(m, dict) or "role" not in m:
+                raise TranscriptError(f"messages[{i}] is not an object with a 'role'")
+            content = _content_text(m.get("content"), i)
+            role = str(m["role"]).lower()
+            if role in {"user", "human"}:
+                user_parts.append(content)
+            elif role in {"assistant", "model", "ai"}:
+                assistant_parts.append(content)
+        if not any(p.strip() for p in assistant_parts):
+            raise TranscriptError("no assistant message with text")
+        assistant = "\n".join(assistant_parts)
+        user_text = "\n".join(user_parts)
+        warnings = list(fields.pop("warnings", []))
+        tier = fields.pop("tier", None)
+        user_input = fields.pop("user_input", None)
+        if user_text.strip():
+            info = _parse_user_turn(user_text)
+            tier = tier if tier is not None else info["tier"]
+            user_input = user_input if user_input is not None else info["user_input"]
+        t = cls.from_text(assistant, id=id, tier=tier, user_input=user_input, warnings=warnings, **fields)
+        t.source_format = "messages"
+        return t
+
+    @classmethod
+    def from_record(cls, record: Any, line_no: int = 1) -> "Transcript":
+        """Build a transcript from one JSONL record.
+
+        Accepted layouts: ``{"text": ...}``; ``{"messages": [...]}``;
+        ``{"user_input"|"prompt": ..., "output"|"response": ...}`` (the response may
+        hold scratchpad tags; a ``scratchpad``/``reasoning`` field is read too).
+        Optional ``id``, ``tier`` or ``is_free_tier_user``, ``model``; all other
+        fields go to ``metadata``.
+
+        Parameters
+        ----------
+        record : dict
+            The decoded JSON object.
+        line_no : int
+            1-based line number, used as the id when the record has none.
+
+        Raises
+        ------
+        TranscriptError
+            If the record is not an object, or none of the layouts above yields text.
+        """
+        if not isinstance(record, dict):
+            raise TranscriptError(f"record must be a JSON object, got {type(record).__name__}")
+        rec = dict(record)
+        rid = rec.pop("id", None)
+        rid = str(line_no) if rid is None or isinstance(rid, (dict, list)) else str(rid)
+        tier_raw = rec.pop("tier", None)
+        free_raw = rec.pop("is_free_tier_user", None)
+        tier = parse_tier(tier_raw) if tier_raw is not None else (parse_tier(free_raw) if free_raw is not None else None)
+        model = rec.pop("model", None)
+        model = None if model is None else str(model)
+        common = {"tier": tier, "model": model}
+
+        if "messages" in rec:
+            messages = rec.pop("messages")
+            return cls.from_messages(messages, id=rid, metadata=rec, **common)
+        if "text" in rec:
+            text = rec.pop("text")
+            t = cls.from_text(text, id=rid, metadata=rec, **common)
+            return t
+
+        user = _first_str(rec, ("user_input", "prompt", "input", "question"))
+        out = _first_str(rec, ("output", "response", "completion", "answer"))
+        reasoning = _first_str(rec, ("scratchpad", "reasoning", "reasoning_content"))
+        if out is None and reasoning is None:
+            raise TranscriptError(
+                "no usable text: expected one of 'text', 'messages', 'output'/'response' "
+                f"(with optional 'user_input'/'prompt'); got keys {sorted(record)[:10]}"
+            )
+        user_info = _parse_user_turn(user) if user else {"tier": None, "user_input": None}
+        if tier is None:
+            common["tier"] = user_info["tier"]
+        pieces = []
+        if reasoning is not None:
+            pieces.append(reasoning if _SCRATCH_OPEN.search(reasoning) else f"<SCRATCHPAD_REASONING>{reasoning}</SCRATCHPAD_REASONING>")
+        if out is not None:
+            if _ANY_KNOWN_TAG.search(out):
+                pieces.append(out)
+            else:
+                pieces.append(f"<OUTPUT>{out}</OUTPUT>")
+        text = "\n".join(pieces)
+        if not text.strip() or not re.sub(r"<[^>]*>", "", text).strip():
+            raise TranscriptError("no usable text: output/response fields are empty")
+        t = cls.from_text(text, id=rid, user_input=user_info["user_input"], metadata=rec, **common)
+        t.source_format = "fields"
+        return t
+
+
+# ---------------------------------------------------------------- helpers
+def _content_text(content: Any, i: int) -> str:
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        parts = []
+        for block in content:
+            if isinstance(block, str):
+                parts.append(block)
+            elif isinstance(block, dict):
+                kind = block.get("type")
+                if kind in {"thinking", "reasoning"}:
+                    inner = block.get("thinking") or block.get("reasoning") or block.get("text") or ""
+                    parts.append(f"<SCRATCHPAD_REASONING>{inner}</SCRATCHPAD_REASONING>")
+                elif isinstance(block.get("text"), str):
+                    parts.append(block["text"])
+        return "\n".join(parts)
+    raise TranscriptError(f"messages[{i}].content must be a string or a list of blocks, got {type(content).__name__}")
+
+
+def _first_str(rec: dict, keys: tuple[str, ...]) -> Optional[str]:
+    for k in keys:
+        if k in rec:
+            v = rec.pop(k)
+            if v is None:
+                continue
+            if not isinstance(v, str):
+                raise TranscriptError(f"field '{k}' must be a string, got {type(v).__name__}")
+            return v
+    return None
+
+
+def _parse_user_turn(text: str) -> dict[str, Any]:
+    tier = None
+    m = _FREE_TIER.search(text)
+    if m:
+        tier = parse_tier(m.group(1))
+    um = _USER_INPUT.search(text)
+    if um:
+        user_input = um.group(1).strip()
+    else:
+        im = _INPUT_BLOCK.search(text)
+        user_input = _FREE_TIER.sub("", im.group(1)).strip() if im else text.strip()
+    return {"tier": tier, "user_input": user_input or None}
+
+
+def _parse_tagged(text: str) -> dict[str, Any]:
+    """Split tagged text into the transcript fields (no validation, never raises)."""
+    warnings: list[str] = []
+    out: dict[str, Any] = {"warnings": warnings}
+
+    # Everything before the first scratchpad/output that sits in <INPUT> is the user turn.
+    im = _INPUT_BLOCK.search(text)
+    body = text
+    if im:
+        info = _parse_user_turn(im.group(0))
+        out["user_input"] = info["user_input"]
+        if info["tier"] is not None:
+            out["tier"] = info["tier"]
+        elif _FREE_TIER.search(im.group(0)):
+            warnings.append("unrecognised <is_free_tier_user> value; tier unknown")
+        body = text[: im.start()] + text[im.end():]
+    body = _NEXT_NUDGE.sub("", body)
+
+    scratchpads: list[str] = []
+    pos = 0
+    last_end = 0
+    truncated = False
+    while True:
+        mo = _SCRATCH_OPEN.search(body, pos)
+        if not mo:
+            break
+        mc = _SCRATCH_CLOSE.search(body, mo.end())
+        mo_next = _SCRATCH_OPEN.search(body, mo.end())
+        if mc is None:
+            scratchpads.append(body[mo.end():].strip())
+            truncated = True
+            last_end = len(body)
+            break
+        if mo_next is not None and mo_next.start() < mc.start():
+            # an opening tag inside an open block: treat the first block as closed there
+            warnings.append("scratchpad block opened again before being closed")
+            scratchpads.append(body[mo.end():mo_next.start()].strip())
+            pos = last_end = mo_next.start()
+            continue
+        scratchpads.append(body[mo.end():mc.start()].strip())
+        pos = last_end = mc.end()
+
+    # A closing </think> with no opening tag (common in DeepSeek-style dumps)
+    if not scratchpads:
+        mc = _SCRATCH_CLOSE.search(body)
+        if mc:
+            scratchpads.append(body[: mc.start()].strip())
+            last_end = mc.end()
+            warnings.append("scratchpad closing tag without an opening tag; text before it read as scratchpad")
+
+    rest = body[last_end:]
+    oo = _OUTPUT_OPEN.search(rest)
+    output: Optional[str] = None
+    if oo:
+        oc = _OUTPUT_CLOSE.search(rest, oo.end())
+        if oc is None:
+            output = rest[oo.end():].strip()
+            warnings.append("<OUTPUT> block is not closed; output may be truncated")
+        else:
+            output = rest[oo.end():oc.start()].strip()
+    elif scratchpads and not truncated:
+        leftover = _ANY_KNOWN_TAG.sub("", rest).strip()
+        if leftover:
+            output = leftover
+            warnings.append("no <OUTPUT> tag; text after the last scratchpad read as the output")
+
+    if not scratchpads and output is None:
+        # No tags at all: a bare scratchpad.
+        stripped = _ANY_KNOWN_TAG.sub("", body).strip()
+        if _OUTPUT_CLOSE.search(body) or _OUTPUT_OPEN.search(body):
+            output = stripped
+        else:
+            scratchpads.append(stripped)
+            out["source_format"] = "scratchpad"
+
+    if truncated:
+        warnings.append("last scratchpad block is not closed: transcript truncated")
+    if scratchpads and output is None and not truncated and out.get("source_format") != "scratchpad":
+        warnings.append("no final output")
+    drafts: list[str] = []
+    for s in scratchpads:
+        drafts.extend(d.strip() for d in _DRAFT.findall(s))
+    out["scratchpads"] = [s for s in scratchpads if s]
+    if len(out["scratchpads"]) < len(scratchpads):
+        warnings.append("empty scratchpad block ignored")
+    out["draft_outputs"] = drafts
+    out["output"] = output
+    out["tag"] = _tag_of(output) if output else None
+    out["truncated"] = truncated
+    return out
