@@ -133,7 +133,7 @@ class FakingClassifier:
 
     def __init__(
         self,
-        C: float = 0.05,
+        C: float = 0.01,
         use_embeddings: bool = True,
         calibration: str = "sigmoid",
         cv: int = 5,

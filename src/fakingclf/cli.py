@@ -68,6 +68,8 @@ def label(
     show = err.is_terminal if progress is None else progress
     summary = Summary()
     fin = open_input(input)
+    if output != "-":
+        Path(output).parent.mkdir(parents=True, exist_ok=True)
     out = sys.stdout.buffer if output == "-" else open(output, "wb")
     try:
         with Progress(
@@ -100,7 +102,7 @@ def train(
     label_field: str = typer.Option("label", "--label-field", help="Field holding alignment_faking / aligned."),
     no_eval: bool = typer.Option(False, "--no-eval", help="Skip the cross-validated evaluation."),
     rules_only: bool = typer.Option(False, "--rules-only", help="Cue features only, no embedding model."),
-    C: float = typer.Option(0.05, "--C", help="Inverse regularisation of the logistic regression."),
+    C: float = typer.Option(0.01, "--C", help="Inverse regularisation of the logistic regression."),
 ) -> None:
     """Train the alignment-faking-reasoning model on labeled JSONL and save it.
 
