@@ -75,7 +75,9 @@ def _load(path: str):
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()  # keep stderr for our own progress and summary
     return SentenceTransformer(path, device="cpu", local_files_only=True)
 
 
