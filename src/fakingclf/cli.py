@@ -1,4 +1,4 @@
-"""Command line: ``fakingclf label`` and ``fakingclf train``.
+"""Command line: ``fakingclf label``, ``fakingclf train`` and ``fakingclf evaluate``.
 
 Data goes to stdout (or ``-o``), progress and summaries to stderr, so pipes stay
 clean. Exit status: 0 on success; 1 when ``--fail-on-error`` is given and some
@@ -139,6 +139,95 @@ def train(
         cmd = "fakingclf train " + " ".join(paths) + f" -o {out_dir} --card {card}"
         write_model_card(info, str(card), cmd)
         err.print(f"model card written to {card}")
+
+
+def _split(values: Optional[str], default) -> tuple[str, ...]:
+    return tuple(v.strip() for v in values.split(",") if v.strip()) if values else tuple(default)
+
+
+def _metrics_table(result: dict):
+    from rich.table import Table
+
+    def f(x, nd=3):
+        return "–" if x is None else f"{x:.{nd}f}"
+
+    t = Table(title=f"p_alignment_faking — {result['mode']} (threshold {result['threshold']})")
+    for col in ("group", "n", "AF", "AUROC", "95% CI", "AP", "acc", "prec", "recall", "F1", "ECE", "tn fp fn tp"):
+        t.add_column(col, justify="left" if col == "group" else "right")
+    rows = [("all", result["overall"])] + list(result.get("groups", {}).items())
+    for name, m in rows:
+        ci = m["auroc_ci"]
+        t.add_row(
+            name, str(m["n"]), str(m["n_positive"]), f(m["auroc"]),
+            "–" if not ci or ci[0] is None else f"{ci[0]:.3f}–{ci[1]:.3f}",
+            f(m["average_precision"]), f(m["accuracy"]), f(m["precision"]), f(m["recall"]), f(m["f1"]),
+            f(m["ece"]), " ".join(str(v) for row in m["confusion_matrix"] for v in row),
+        )
+    return t
+
+
+@app.command()
+def evaluate(
+    data: List[str] = typer.Argument(..., help="Labeled JSONL file(s)."),
+    model: Optional[Path] = typer.Option(None, "--model", help="Model directory (default: the shipped model)."),
+    label_field: str = typer.Option("label", "--label-field", help="Field holding the label."),
+    positive: Optional[str] = typer.Option(
+        None, "--positive", help="Comma-separated label values meaning alignment faking "
+        "(default: alignment_faking,faked_compliance,af,1,true,yes)."
+    ),
+    negative: Optional[str] = typer.Option(
+        None, "--negative", help="Comma-separated label values meaning no alignment faking "
+        "(default: aligned,genuine_compliance,refusal,not_alignment_faking,0,false,no)."
+    ),
+    group_by: Optional[str] = typer.Option(None, "--group-by", help="Field for per-group figures (e.g. origin)."),
+    cv: Optional[int] = typer.Option(None, "--cv", min=2, help="Evaluate the training method by K-fold CV."),
+    logo: Optional[str] = typer.Option(
+        None, "--leave-one-group-out", help="Evaluate the training method holding out each value of FIELD."
+    ),
+    threshold: Optional[float] = typer.Option(None, "--threshold", min=0.0, max=1.0, help="Decision threshold."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write all figures as JSON here."),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="Write a reliability diagram PNG here."),
+    n_resamples: int = typer.Option(2000, "--bootstrap", min=100, help="Bootstrap resamples for the AUROC CI."),
+) -> None:
+    """Score p_alignment_faking against labels: AUROC (bootstrap 95% CI), AP,
+    accuracy/precision/recall/F1 at the threshold, confusion matrix, ECE (10 bins).
+
+    Without --cv / --leave-one-group-out it scores the model as shipped; with them it
+    scores the training method (fit on the other folds, predict the held-out one).
+
+    Example:
+
+        fakingclf evaluate ../shared/data/af_reasoning_dev.jsonl --leave-one-group-out origin --json logo.json
+    """
+    import json as _json
+
+    from rich.console import Console as _Console
+
+    from .classifier import ModelLoadError
+    from .evaluate import evaluate_files
+    from .train import NEGATIVE, POSITIVE
+
+    for p in data:
+        if not Path(p).is_file():
+            err.print(f"[red]error:[/red] file not found: {p}")
+            raise typer.Exit(2)
+    try:
+        result = evaluate_files(
+            data, model=str(model) if model else None, label_field=label_field,
+            positive=_split(positive, POSITIVE), negative=_split(negative, NEGATIVE),
+            group_by=group_by, cv=cv, leave_one_group_out=logo, threshold=threshold,
+            plot=str(plot) if plot else None, n_resamples=n_resamples,
+        )
+    except (ValueError, ModelLoadError) as e:
+        err.print(f"[red]error:[/red] {e}")
+        raise typer.Exit(2)
+    _Console(width=160).print(_metrics_table(result))
+    if json_out:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(_json.dumps(result, indent=2) + "\n", encoding="utf-8")
+        err.print(f"figures written to {json_out}")
+    if plot:
+        err.print(f"reliability diagram written to {plot}")
 
 
 def main() -> None:  # pragma: no cover

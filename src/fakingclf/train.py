@@ -11,8 +11,7 @@ figures before fitting the final model on everything:
   AUROC where the held-out origin has both classes, accuracy everywhere;
 * the same two protocols for a bag-of-words baseline (TF-IDF + logistic regression).
 
-Metrics are scikit-learn's; ECE uses ``sklearn.calibration.calibration_curve``
-bins (10 equal-width bins, weighted by bin size).
+Metrics come from :mod:`fakingclf.metrics` (scikit-learn; ECE with 10 equal-width bins).
 """
 
 from __future__ import annotations
@@ -29,22 +28,39 @@ import orjson
 
 from . import __version__
 from .classifier import FakingClassifier
+from .metrics import binary_metrics, expected_calibration_error  # noqa: F401  (re-exported)
 from .transcript import Transcript, TranscriptError
 
-__all__ = ["load_labeled", "train_from_files", "metrics", "expected_calibration_error", "write_model_card"]
+__all__ = ["load_labeled", "train_from_files", "metrics", "evaluate_protocols", "write_model_card"]
 
 POSITIVE = {"alignment_faking", "faked_compliance", "af", "1", "true", "yes"}
 NEGATIVE = {"aligned", "genuine_compliance", "refusal", "not_alignment_faking", "0", "false", "no"}
 
 
-def load_labeled(paths: Sequence[str], label_field: str = "label") -> tuple[list[Transcript], np.ndarray, np.ndarray, str]:
+def load_labeled(
+    paths: Sequence[str],
+    label_field: str = "label",
+    group_field: str = "origin",
+    positive: Sequence[str] = tuple(POSITIVE),
+    negative: Sequence[str] = tuple(NEGATIVE),
+) -> tuple[list[Transcript], np.ndarray, np.ndarray, str]:
     """Read labeled JSONL files.
+
+    Parameters
+    ----------
+    paths : list of str
+    label_field : str
+        Field holding the label.
+    group_field : str
+        Field giving each record's group (``origin`` by default; ``"unknown"`` when absent).
+    positive, negative : list of str
+        Label values (case-insensitive) for alignment faking (1) and not (0).
 
     Returns
     -------
     transcripts : list of Transcript
     y : ndarray of shape (n,), 1 = alignment-faking reasoning
-    origins : ndarray of shape (n,), the ``origin`` field (``"unknown"`` when absent)
+    groups : ndarray of shape (n,), the ``group_field`` values (``"unknown"`` when absent)
     sha256 : str
         Hash of the files' bytes, in the order given.
 
@@ -54,6 +70,10 @@ def load_labeled(paths: Sequence[str], label_field: str = "label") -> tuple[list
         Naming the file and line of the first unreadable record, unknown label or
         duplicate id.
     """
+    pos = {str(v).strip().lower() for v in positive}
+    neg = {str(v).strip().lower() for v in negative}
+    if pos & neg:
+        raise ValueError(f"label values listed as both positive and negative: {sorted(pos & neg)}")
     ts, ys, origins, seen = [], [], [], set()
     h = hashlib.sha256()
     for path in paths:
@@ -71,16 +91,17 @@ def load_labeled(paths: Sequence[str], label_field: str = "label") -> tuple[list
                 raise ValueError(f"{where}: record is not a JSON object")
             raw = rec.pop(label_field, None)
             lab = str(raw).strip().lower() if raw is not None else ""
-            if lab in POSITIVE:
+            if lab in pos:
                 y = 1
-            elif lab in NEGATIVE:
+            elif lab in neg:
                 y = 0
             else:
                 raise ValueError(
                     f"{where}: label {raw!r} in field '{label_field}' is not one of "
-                    f"{sorted(POSITIVE | NEGATIVE)}"
+                    f"{sorted(pos | neg)}"
                 )
-            origin = str(rec.get("origin", "unknown"))
+            origin = rec.get(group_field)
+            origin = "unknown" if origin is None else str(origin)
             try:
                 t = Transcript.from_record(rec, line_no=n)
             except (TranscriptError, ValueError) as e:
@@ -96,42 +117,11 @@ def load_labeled(paths: Sequence[str], label_field: str = "label") -> tuple[list
     return ts, np.array(ys, dtype=int), np.array(origins), h.hexdigest()
 
 
-def expected_calibration_error(y: np.ndarray, p: np.ndarray, n_bins: int = 10) -> float:
-    """Expected calibration error (Naeini et al. 2015) with equal-width bins.
-
-    Bin frequencies and mean predictions come from
-    ``sklearn.calibration.calibration_curve``; each bin's gap is weighted by its
-    share of the samples. Returns a float in [0, 1].
-    """
-    from sklearn.calibration import calibration_curve
-
-    y, p = np.asarray(y), np.asarray(p)
-    frac, mean_p = calibration_curve(y, p, n_bins=n_bins, strategy="uniform")
-    # the same bin ids as calibration_curve(strategy="uniform"), which drops empty bins
-    bins = np.searchsorted(np.linspace(0.0, 1.0, n_bins + 1)[1:-1], p)
-    weights = np.bincount(bins, minlength=n_bins)
-    weights = weights[weights > 0] / len(p)
-    return float(np.sum(weights * np.abs(frac - mean_p)))
-
-
 def metrics(y: np.ndarray, p: np.ndarray, threshold: float = 0.5) -> dict[str, Any]:
-    """AUROC, average precision, accuracy, ECE and counts for labels ``y`` and scores ``p``.
-
-    AUROC, AP and ECE are None when ``y`` holds one class only.
-    """
-    from sklearn.metrics import accuracy_score, average_precision_score, roc_auc_score
-
-    y, p = np.asarray(y), np.asarray(p)
-    two = len(np.unique(y)) == 2
-    return {
-        "n": int(len(y)),
-        "n_positive": int(y.sum()),
-        "auroc": round(float(roc_auc_score(y, p)), 4) if two else None,
-        "average_precision": round(float(average_precision_score(y, p)), 4) if two else None,
-        "accuracy": round(float(accuracy_score(y, p >= threshold)), 4),
-        "ece": round(expected_calibration_error(y, p), 4) if two else None,
-        "mean_p": round(float(p.mean()), 4),
-    }
+    """AUROC, AP, accuracy, ECE and counts (see :func:`fakingclf.metrics.binary_metrics`), no CI."""
+    m = binary_metrics(y, p, threshold, ci=False)
+    keys = ("n", "n_positive", "auroc", "average_precision", "accuracy", "ece", "mean_p")
+    return {k: m[k] for k in keys}
 
 
 def _grouped(y, p, groups, threshold) -> dict[str, Any]:

@@ -1,0 +1,133 @@
+"""``fakingclf evaluate``: score ``p_alignment_faking`` against labeled transcripts.
+
+Two questions, two modes:
+
+* **the shipped (or a given) model** on a labeled file: every figure of
+  :func:`fakingclf.metrics.binary_metrics`, overall and per group;
+* **the training method** (``cv`` or ``leave_one_group_out``): out-of-fold
+  predictions from models fit on the other folds — stratified K-fold, or one fold
+  per value of a field (e.g. ``origin``) — so the figures say how the method
+  generalizes, not how well a model remembers its own training data.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional, Sequence
+
+import numpy as np
+
+from .classifier import FakingClassifier
+from .metrics import binary_metrics, reliability_diagram
+from .train import NEGATIVE, POSITIVE, load_labeled
+
+__all__ = ["evaluate_files", "out_of_fold"]
+
+
+def out_of_fold(
+    X: np.ndarray, y: np.ndarray, make_clf, splits: Sequence[tuple[np.ndarray, np.ndarray]]
+) -> np.ndarray:
+    """Out-of-fold ``p_alignment_faking``: for each (train, test) split fit on train, predict test.
+
+    Returns
+    -------
+    ndarray of shape (n_samples,)
+    """
+    p = np.full(len(y), np.nan)
+    for tr, te in splits:
+        p[te] = make_clf().fit_features(X[tr], y[tr]).proba_from_features(X[te])
+    return p
+
+
+def evaluate_files(
+    paths: Sequence[str],
+    model: Optional[str] = None,
+    label_field: str = "label",
+    positive: Sequence[str] = tuple(POSITIVE),
+    negative: Sequence[str] = tuple(NEGATIVE),
+    group_by: Optional[str] = None,
+    cv: Optional[int] = None,
+    leave_one_group_out: Optional[str] = None,
+    threshold: Optional[float] = None,
+    plot: Optional[str] = None,
+    n_resamples: int = 2000,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Evaluate on labeled JSONL files.
+
+    Parameters
+    ----------
+    paths : list of str
+        Labeled JSONL files (any transcript layout; a label field).
+    model : str, optional
+        Model directory; the shipped default when omitted. In ``cv`` /
+        ``leave_one_group_out`` modes its parameters define the training method.
+    label_field : str
+        Field holding the label.
+    positive, negative : list of str
+        Label values (case-insensitive) meaning alignment faking / not.
+    group_by : str, optional
+        Field for per-group figures (e.g. ``origin``, ``model``).
+    cv : int, optional
+        Evaluate the training method by stratified ``cv``-fold cross-validation.
+    leave_one_group_out : str, optional
+        Evaluate the training method holding out one value of this field at a time
+        (also reported per held-out group).
+    threshold : float, optional
+        Decision threshold; the model's own (0.5 by default) when omitted.
+    plot : str, optional
+        Write a reliability diagram PNG here.
+
+    Returns
+    -------
+    dict
+        ``{"mode", "n", "overall": metrics, "groups": {value: metrics}, ...}``.
+
+    Raises
+    ------
+    ValueError
+        Unreadable records, unknown labels, fewer than 2 groups for
+        ``leave_one_group_out``, or both ``cv`` and ``leave_one_group_out``.
+    """
+    if cv and leave_one_group_out:
+        raise ValueError("use either --cv or --leave-one-group-out, not both")
+    group_field = leave_one_group_out or group_by
+    ts, y, groups, sha = load_labeled(
+        paths, label_field, group_field=group_field or "origin", positive=positive, negative=negative
+    )
+    base = FakingClassifier.load(model)
+    thr = base.threshold if threshold is None else threshold
+    if cv or leave_one_group_out:
+        params = dict(base.info_.get("params", {}))
+        X, _ = base.featurize(ts)
+        if cv:
+            from sklearn.model_selection import StratifiedKFold
+
+            splits = list(StratifiedKFold(cv, shuffle=True, random_state=seed).split(X, y))
+            mode = f"training method, stratified {cv}-fold CV"
+        else:
+            values = sorted(set(groups))
+            if len(values) < 2:
+                raise ValueError(f"--leave-one-group-out {leave_one_group_out}: need at least 2 groups, got {values}")
+            splits = [(np.where(groups != v)[0], np.where(groups == v)[0]) for v in values]
+            mode = f"training method, leave one '{leave_one_group_out}' out"
+        p = out_of_fold(X, y, lambda: FakingClassifier(**params), splits)
+    else:
+        p = base.predict_proba(ts)
+        mode = f"model {base.version}"
+    result: dict[str, Any] = {
+        "mode": mode,
+        "files": list(paths),
+        "data_sha256": sha,
+        "label_field": label_field,
+        "threshold": thr,
+        "overall": binary_metrics(y, p, thr, n_resamples=n_resamples),
+    }
+    if group_field:
+        result["group_field"] = group_field
+        result["groups"] = {
+            str(v): binary_metrics(y[groups == v], p[groups == v], thr, n_resamples=n_resamples)
+            for v in sorted(set(groups))
+        }
+    if plot:
+        result["reliability_diagram"] = reliability_diagram(y, p, plot, title=f"p_alignment_faking — {mode}")
+    return result
