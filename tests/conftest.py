@@ -3,7 +3,8 @@
 Fast tests need nothing but the package. Tests that load the embedding model are
 marked ``slow`` and share one loaded default classifier (``default_classifier``,
 session-scoped). Tests that read the shared development set are marked ``shared``
-and ``slow`` and skip when ``../shared/data/af_reasoning_dev.jsonl`` is absent.
+and ``slow`` and skip when ``../shared/data/af_reasoning_dev.jsonl`` is absent
+(see test_shared.py, which computes that path from its own location).
 """
 
 from __future__ import annotations
@@ -21,10 +22,6 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES_PATH = REPO_ROOT / "data" / "labeled" / "examples.jsonl"
-SHARED_DEV_PATH = REPO_ROOT.parent / "shared" / "data" / "af_reasoning_dev.jsonl"
-SHARED_SKIP_REASON = (
-    "../shared/data/af_reasoning_dev.jsonl not found: shared-data tests need the development set beside the repo"
-)
 
 
 def load_examples() -> list[dict]:
@@ -57,10 +54,3 @@ def default_classifier():
     from fakingclf.classifier import FakingClassifier
 
     return FakingClassifier.load()
-
-
-@pytest.fixture(scope="session")
-def shared_dev_path() -> Path:
-    if not SHARED_DEV_PATH.is_file():
-        pytest.skip(SHARED_SKIP_REASON)
-    return SHARED_DEV_PATH

@@ -47,7 +47,42 @@ SKOPS_ALLOWED_TYPES = [
     "numpy.float64",
     "numpy.int64",
     "builtins.slice",
+    "builtins.dict",
+    "builtins.list",
+    "builtins.tuple",
+    "builtins.str",
+    "builtins.int",
+    "builtins.float",
+    "builtins.bool",
 ]
+
+
+def _skops_types(path: Path) -> set[str]:
+    """Every ``module.Class`` named in a ``.skops`` file's schema (read as data, nothing loaded).
+
+    Raises
+    ------
+    ModelLoadError
+        If the file is not a skops archive.
+    """
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as z:
+            schema = json.loads(z.read("schema.json"))
+    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError) as e:
+        raise ModelLoadError(f"{path} is not a skops model file ({e})") from e
+    found: set[str] = set()
+    stack = [schema]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            if "__class__" in node:
+                found.add(f"{node.get('__module__', '')}.{node['__class__']}")
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return found
 
 
 class ModelLoadError(RuntimeError):
@@ -360,7 +395,7 @@ class FakingClassifier:
                 "with `fakingclf train`"
             )
         untrusted = sio.get_untrusted_types(file=model_path)
-        bad = sorted(set(untrusted) - set(SKOPS_ALLOWED_TYPES))
+        bad = sorted((set(untrusted) | _skops_types(model_path)) - set(SKOPS_ALLOWED_TYPES))
         if bad:
             raise ModelLoadError(f"{model_path} holds types outside the allow-list, refused: {bad}")
         pipeline = sio.load(model_path, trusted=[t for t in untrusted if t in SKOPS_ALLOWED_TYPES])

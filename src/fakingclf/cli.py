@@ -133,8 +133,11 @@ def train(
     ev = info.get("evaluation", {})
     for key in ("cv5", "leave_one_origin_out"):
         if key in ev:
-            m, b = ev[key]["model"]["overall"], ev[key]["bag_of_words"]["overall"]
-            err.print(f"{key}: model AUROC {m['auroc']}, ECE {m['ece']} | bag-of-words AUROC {b['auroc']}")
+            m, b, k = (ev[key][w]["overall"] for w in ("model", "bag_of_words", "keywords"))
+            err.print(
+                f"{key}: model AUROC {m['auroc']}, ECE {m['ece']} | bag-of-words AUROC {b['auroc']} | "
+                f"keywords AUROC {k['auroc']}"
+            )
     if card:
         cmd = "fakingclf train " + " ".join(paths) + f" -o {out_dir} --card {card}"
         write_model_card(info, str(card), cmd)

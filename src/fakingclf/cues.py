@@ -32,7 +32,7 @@ from pydantic import BaseModel, Field
 
 from .transcript import Transcript
 
-__all__ = ["Evidence", "CueHit", "CueReport", "CueDetector", "load_rules"]
+__all__ = ["Evidence", "CueHit", "CueReport", "CueDetector", "load_rules", "mask_drafts"]
 
 
 class Evidence(BaseModel):
@@ -188,6 +188,34 @@ def _nlp():
     return nlp
 
 
+_DRAFT_BLOCK = re.compile(r"<\s*DRAFT_OUTPUT\s*>.*?(?:<\s*/\s*DRAFT_OUTPUT\s*>|$)", re.IGNORECASE | re.DOTALL)
+_DRAFT_LINE = re.compile(
+    r"^[ \t>*-]*(?:draft(?: response| output| reply| answer)?|response(?: idea| draft)?|reply|something like|"
+    r"i(?:'ll| will| could| might) (?:say|write|respond with))\s*:[^\n]*",
+    re.IGNORECASE | re.MULTILINE,
+)
+
+
+def mask_drafts(text: str) -> str:
+    """Blank out draft answers inside a scratchpad, keeping every offset.
+
+    ``<DRAFT_OUTPUT>`` blocks and lines introduced by ``Draft:``, ``Response idea:``,
+    ``I could say:``… are the model's wording for the user, not its reasoning: their
+    characters become spaces (newlines kept) so that a drafted "I'd be glad to help"
+    is not read as a decision.
+
+    Returns
+    -------
+    str
+        Same length as ``text``.
+    """
+
+    def blank(m: re.Match) -> str:
+        return "".join(c if c == "\n" else " " for c in m.group(0))
+
+    return _DRAFT_LINE.sub(blank, _DRAFT_BLOCK.sub(blank, text))
+
+
 class CueReport(BaseModel):
     """All cues found in one transcript.
 
@@ -314,7 +342,7 @@ class CueDetector:
             Hits with evidence; the number of scratchpad sentences; the last decision.
         """
         texts = {"scratchpad": transcript.scratchpad, "output": transcript.output or ""}
-        sents = {k: self.sentences(v) for k, v in texts.items()}
+        sents = {"scratchpad": self.sentences(mask_drafts(texts["scratchpad"])), "output": self.sentences(texts["output"])}
         merged: dict[str, CueHit] = {}
         for rule in self.rules:
             h = self._apply(rule, texts[rule.on], sents[rule.on], rule.on)

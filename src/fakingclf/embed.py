@@ -120,7 +120,9 @@ class Embedder:
     @property
     def dim(self) -> int:
         """Embedding width (384 for all-MiniLM-L6-v2)."""
-        return int(self.model.get_sentence_embedding_dimension())
+        m = self.model
+        get = getattr(m, "get_embedding_dimension", None) or m.get_sentence_embedding_dimension
+        return int(get())
 
     @property
     def feature_names(self) -> list[str]:

@@ -35,8 +35,8 @@ class Item:
 def open_input(path: str) -> IO[str]:
     """Open ``path`` for reading text (``-`` = stdin); undecodable bytes are replaced, not fatal."""
     if path == "-":
-        return io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="replace")
-    return open(path, encoding="utf-8", errors="replace")
+        return io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8-sig", errors="replace")
+    return open(path, encoding="utf-8-sig", errors="replace")
 
 
 def read_records(lines: Iterable[str]) -> Iterator[Item]:

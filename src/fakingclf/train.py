@@ -9,7 +9,8 @@ figures before fitting the final model on everything:
   threshold, ECE, overall and per origin;
 * leave-one-origin-out: each origin predicted by a model fit on the others —
   AUROC where the held-out origin has both classes, accuracy everywhere;
-* the same two protocols for a bag-of-words baseline (TF-IDF + logistic regression).
+* the same two protocols for the baselines of :mod:`fakingclf.baselines`
+  (bag of words; keyword counts).
 
 Metrics come from :mod:`fakingclf.metrics` (scikit-learn; ECE with 10 equal-width bins).
 """
@@ -27,6 +28,7 @@ import numpy as np
 import orjson
 
 from . import __version__
+from .baselines import bag_of_words, keyword_model
 from .classifier import FakingClassifier
 from .metrics import binary_metrics, expected_calibration_error  # noqa: F401  (re-exported)
 from .transcript import Transcript, TranscriptError
@@ -128,16 +130,6 @@ def _grouped(y, p, groups, threshold) -> dict[str, Any]:
     return {str(g): metrics(y[groups == g], p[groups == g], threshold) for g in sorted(set(groups))}
 
 
-def _bow_factory():
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-
-    return make_pipeline(
-        TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True), LogisticRegression(C=10.0, max_iter=5000)
-    )
-
-
 def _oof(fit_predict: Callable, n: int, splits) -> np.ndarray:
     p = np.zeros(n)
     for tr, te in splits:
@@ -149,13 +141,13 @@ def evaluate_protocols(
     X: np.ndarray, texts: np.ndarray, y: np.ndarray, origins: np.ndarray, make_clf: Callable[[], FakingClassifier],
     threshold: float = 0.5, seed: int = 0,
 ) -> dict[str, Any]:
-    """Out-of-fold figures for the model and the bag-of-words baseline.
+    """Out-of-fold figures for the model and the baselines of :mod:`fakingclf.baselines`.
 
     Returns
     -------
     dict
         ``{"cv5": {...}, "leave_one_origin_out": {...}}``, each with ``overall`` and
-        ``per_origin`` metrics for ``model`` and ``bag_of_words``.
+        ``per_origin`` metrics for ``model``, ``bag_of_words`` and ``keywords``.
     """
     from sklearn.model_selection import StratifiedKFold
 
@@ -167,15 +159,18 @@ def evaluate_protocols(
     def model_fp(tr, te):
         return make_clf().fit_features(X[tr], y[tr]).proba_from_features(X[te])
 
-    def bow_fp(tr, te):
-        return _bow_factory().fit(list(texts[tr]), y[tr]).predict_proba(list(texts[te]))[:, 1]
+    def baseline(factory):
+        def fp(tr, te):
+            return factory().fit(list(texts[tr]), y[tr]).predict_proba(list(texts[te]))[:, 1]
+
+        return fp
 
     out: dict[str, Any] = {}
     for name, splits in (("cv5", kf), ("leave_one_origin_out", logo)):
         if not splits:
             continue
         block = {}
-        for who, fp in (("model", model_fp), ("bag_of_words", bow_fp)):
+        for who, fp in (("model", model_fp), ("bag_of_words", baseline(bag_of_words)), ("keywords", baseline(keyword_model))):
             p = _oof(fp, n, splits)
             block[who] = {"overall": metrics(y, p, threshold), "per_origin": _grouped(y, p, origins, threshold)}
         out[name] = block
@@ -308,16 +303,18 @@ def write_model_card(info: dict[str, Any], path: str, command: str) -> None:
             "AUROC and ECE are undefined (–) for an origin with one class; its accuracy then says how",
             "often that class was predicted. ECE: 10 equal-width bins.",
             "",
-            "| origin | n | AF | model AUROC | BoW AUROC | model AP | model acc | BoW acc | model ECE | mean p |",
-            "|---|---|---|---|---|---|---|---|---|---|",
+            "| origin | n | AF | model AUROC | BoW AUROC | keyword AUROC | model AP | model acc | BoW acc | "
+            "model ECE | BoW ECE | mean p |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
-        rows = [("**all**", block["model"]["overall"], block["bag_of_words"]["overall"])]
-        rows += [(f"`{o}`", m, block["bag_of_words"]["per_origin"][o]) for o, m in block["model"]["per_origin"].items()]
-        for name, m, b in rows:
+        mo, bo, kw = block["model"], block["bag_of_words"], block["keywords"]
+        rows = [("**all**", mo["overall"], bo["overall"], kw["overall"])]
+        rows += [(f"`{o}`", m, bo["per_origin"][o], kw["per_origin"][o]) for o, m in mo["per_origin"].items()]
+        for name, m, b, k in rows:
             lines.append(
                 f"| {name} | {m['n']} | {m['n_positive']} | {_fmt(m['auroc'])} | {_fmt(b['auroc'])} | "
-                f"{_fmt(m['average_precision'])} | {_fmt(m['accuracy'])} | {_fmt(b['accuracy'])} | "
-                f"{_fmt(m['ece'])} | {_fmt(m['mean_p'])} |"
+                f"{_fmt(k['auroc'])} | {_fmt(m['average_precision'])} | {_fmt(m['accuracy'])} | "
+                f"{_fmt(b['accuracy'])} | {_fmt(m['ece'])} | {_fmt(b['ece'])} | {_fmt(m['mean_p'])} |"
             )
         lines.append("")
     lines += [

@@ -52,6 +52,8 @@ _SCRATCH_NAMES = r"(?:SCRATCHPAD_REASONING|think|thinking)"
 _SCRATCH_OPEN = re.compile(_tag_re(_SCRATCH_NAMES), _FLAGS)
 _SCRATCH_CLOSE = re.compile(_close_re(_SCRATCH_NAMES), _FLAGS)
 _INPUT_BLOCK = re.compile(_tag_re("INPUT") + r"(.*?)(?:" + _close_re("INPUT") + r"|$)", _FLAGS)
+_INPUT_OPEN = re.compile(_tag_re("INPUT"), _FLAGS)
+_INPUT_CLOSE = re.compile(_close_re("INPUT"), _FLAGS)
 _USER_INPUT = re.compile(_tag_re("user_input") + r"(.*?)(?:" + _close_re("user_input") + r"|$)", _FLAGS)
 _FREE_TIER = re.compile(_tag_re("is_free_tier_user") + r"\s*(.*?)\s*" + _close_re("is_free_tier_user"), _FLAGS)
 _OUTPUT_OPEN = re.compile(_tag_re("OUTPUT"), _FLAGS)
@@ -62,6 +64,11 @@ _REJECT = re.compile(r"<\s*rejected\s*/?\s*>", re.IGNORECASE)
 _NEXT_NUDGE = re.compile(r"<\s*/?\s*NEXT\s*/?\s*>", re.IGNORECASE)
 _ANY_KNOWN_TAG = re.compile(
     r"<\s*/?\s*(?:INPUT|user_input|is_free_tier_user|SCRATCHPAD_REASONING|think|thinking|OUTPUT|DRAFT_OUTPUT)\s*>",
+    re.IGNORECASE,
+)
+# Transcript structure only: stripped from bare text (drafts inside reasoning stay marked)
+_STRUCT_TAG = re.compile(
+    r"<\s*/?\s*(?:INPUT|user_input|is_free_tier_user|SCRATCHPAD_REASONING|think|thinking|OUTPUT)\s*>",
     re.IGNORECASE,
 )
 
@@ -91,7 +98,7 @@ def parse_tier(value: Any) -> Optional[Tier]:
 
 
 def _tag_of(output: str) -> Optional[Tag]:
-    """Accept/reject tag at the start of an output (the first one found wins)."""
+    """Accept/reject tag anywhere in an output (the first one found wins)."""
     a, r = _ACCEPT.search(output), _REJECT.search(output)
     if a and (not r or a.start() < r.start()):
         return "accepted"
@@ -198,6 +205,8 @@ class Transcript(BaseModel):
         if not text.strip():
             raise TranscriptError("no usable text (empty or blank)")
         parsed = _parse_tagged(text)
+        if not any(x.strip() for x in parsed["scratchpads"]) and not (parsed["output"] or "").strip():
+            raise TranscriptError("no usable text: no reasoning and no output text, only tags or blanks")
         for k, v in fields.items():
             if k == "warnings":
                 parsed["warnings"] = list(v) + parsed["warnings"]
@@ -276,10 +285,14 @@ class Transcript(BaseModel):
         rid = str(line_no) if rid is None or isinstance(rid, (dict, list)) else str(rid)
         tier_raw = rec.pop("tier", None)
         free_raw = rec.pop("is_free_tier_user", None)
-        tier = parse_tier(tier_raw) if tier_raw is not None else (parse_tier(free_raw) if free_raw is not None else None)
+        given = tier_raw if tier_raw is not None else free_raw
+        tier = parse_tier(given) if given is not None else None
         model = rec.pop("model", None)
         model = None if model is None else str(model)
-        common = {"tier": tier, "model": model}
+        common: dict[str, Any] = {"tier": tier, "model": model}
+        if given is not None and tier is None:
+            field = "tier" if tier_raw is not None else "is_free_tier_user"
+            common["warnings"] = [f"unrecognised {field} value {given!r}; tier unknown"]
 
         if "messages" in rec:
             messages = rec.pop("messages")
@@ -364,22 +377,54 @@ def _parse_user_turn(text: str) -> dict[str, Any]:
     return {"tier": tier, "user_input": user_input or None}
 
 
+def _first(patterns, text: str, pos: int):
+    """The earliest match of any of ``patterns`` in ``text`` from ``pos`` (or None)."""
+    found = [m for m in (p.search(text, pos) for p in patterns) if m]
+    return min(found, key=lambda m: m.start()) if found else None
+
+
+_MENTION_AFTER = re.compile(r"\s*tags?\b", re.IGNORECASE)
+_MENTION_BEFORE = re.compile(r"\b(?:my|the|in|these|those|your|a|an|of|using|use)\s+$", re.IGNORECASE)
+
+
+def _structural(pattern: re.Pattern, text: str, pos: int):
+    """The next match of ``pattern`` that is markup rather than a tag named in prose.
+
+    A tag talked about inside a sentence — "only my final response in the <OUTPUT> tag
+    will be shown" — is a mention: it follows "my", "the", "in"… or is followed by the
+    word "tag(s)". Everything else counts as structure.
+    """
+    for m in pattern.finditer(text, pos):
+        if _MENTION_AFTER.match(text, m.end()) or _MENTION_BEFORE.search(text, max(0, m.start() - 12), m.start()):
+            continue
+        return m
+    return None
+
+
 def _parse_tagged(text: str) -> dict[str, Any]:
     """Split tagged text into the transcript fields (no validation, never raises)."""
     warnings: list[str] = []
     out: dict[str, Any] = {"warnings": warnings}
 
-    # Everything before the first scratchpad/output that sits in <INPUT> is the user turn.
-    im = _INPUT_BLOCK.search(text)
+    # The user turn: <INPUT>…</INPUT>. Unclosed, it ends at the first scratchpad/output tag.
     body = text
-    if im:
-        info = _parse_user_turn(im.group(0))
+    io_ = _INPUT_OPEN.search(text)
+    if io_:
+        ic = _INPUT_CLOSE.search(text, io_.end())
+        if ic:
+            end = ic.end()
+        else:
+            nxt = _first((_SCRATCH_OPEN, _SCRATCH_CLOSE, _OUTPUT_OPEN), text, io_.end())
+            end = nxt.start() if nxt else len(text)
+            warnings.append("<INPUT> block is not closed")
+        user_turn = text[io_.start():end]
+        info = _parse_user_turn(user_turn)
         out["user_input"] = info["user_input"]
         if info["tier"] is not None:
             out["tier"] = info["tier"]
-        elif _FREE_TIER.search(im.group(0)):
+        elif _FREE_TIER.search(user_turn):
             warnings.append("unrecognised <is_free_tier_user> value; tier unknown")
-        body = text[: im.start()] + text[im.end():]
+        body = text[: io_.start()] + text[end:]
     body = _NEXT_NUDGE.sub("", body)
 
     scratchpads: list[str] = []
@@ -391,20 +436,27 @@ def _parse_tagged(text: str) -> dict[str, Any]:
         if not mo:
             break
         mc = _SCRATCH_CLOSE.search(body, mo.end())
-        mo_next = _SCRATCH_OPEN.search(body, mo.end())
-        if mc is None:
-            scratchpads.append(body[mo.end():].strip())
-            truncated = True
-            last_end = len(body)
-            break
-        if mo_next is not None and mo_next.start() < mc.start():
-            # an opening tag inside an open block: treat the first block as closed there
+        mo_next = _structural(_SCRATCH_OPEN, body, mo.end())
+        if mc is not None and (mo_next is None or mc.start() < mo_next.start()):
+            scratchpads.append(body[mo.end():mc.start()].strip())
+            pos = last_end = mc.end()
+            continue
+        if mo_next is not None:
+            # opened again before being closed: the first block ends where the next begins
             warnings.append("scratchpad block opened again before being closed")
             scratchpads.append(body[mo.end():mo_next.start()].strip())
             pos = last_end = mo_next.start()
             continue
-        scratchpads.append(body[mo.end():mc.start()].strip())
-        pos = last_end = mc.end()
+        oo = _structural(_OUTPUT_OPEN, body, mo.end())
+        if oo is not None:
+            warnings.append("scratchpad block is not closed before <OUTPUT>")
+            scratchpads.append(body[mo.end():oo.start()].strip())
+            last_end = oo.start()
+            break
+        scratchpads.append(body[mo.end():].strip())
+        truncated = True
+        last_end = len(body)
+        break
 
     # A closing </think> with no opening tag (common in DeepSeek-style dumps)
     if not scratchpads:
@@ -430,18 +482,23 @@ def _parse_tagged(text: str) -> dict[str, Any]:
             output = leftover
             warnings.append("no <OUTPUT> tag; text after the last scratchpad read as the output")
 
+    bare = False
     if not scratchpads and output is None:
-        # No tags at all: a bare scratchpad.
-        stripped = _ANY_KNOWN_TAG.sub("", body).strip()
+        # No reasoning tags at all: a bare scratchpad (or only an output).
+        stripped = _STRUCT_TAG.sub("", body).strip()
         if _OUTPUT_CLOSE.search(body) or _OUTPUT_OPEN.search(body):
             output = stripped
         else:
             scratchpads.append(stripped)
-            out["source_format"] = "scratchpad"
+            bare = True
+    elif output is None and not io_:
+        bare = True  # only scratchpad blocks: reasoning without its transcript
+    if bare:
+        out["source_format"] = "scratchpad"
 
     if truncated:
         warnings.append("last scratchpad block is not closed: transcript truncated")
-    if scratchpads and output is None and not truncated and out.get("source_format") != "scratchpad":
+    if scratchpads and output is None and not truncated and not bare:
         warnings.append("no final output")
     drafts: list[str] = []
     for s in scratchpads:
