@@ -12,7 +12,17 @@ cross-validation and leave-one-origin-out, overall and per origin. Methods:
 * fakingclf, isotonic calibration;
 * fakingclf, rules only (no embedding model);
 * bag of words (TF-IDF + logistic regression);
-* keywords (count of keyword families, Platt-scaled).
+* keywords (count of keyword families, Platt-scaled);
+* experiments that are not shipped (kept here so their figures can be checked):
+  - "+ sentence head": a logistic regression on MiniLM sentence embeddings trained
+    with each scratchpad's label on all its sentences (multiple-instance style),
+    pooled by the mean of the top-3 sentence scores, stacked onto the default
+    features through an inner 5-fold cross-fit;
+  - "+ mean/max-pooled embeddings": the default features plus the mean- and
+    max-pooled sentence embeddings (768 more columns);
+  - "origin-held-out calibration": the default logistic regression, Platt-scaled on
+    scores predicted for each training origin by a model fit on the other training
+    origins (instead of on random folds).
 
 Features are computed once per method family; only the fits repeat per fold.
 """
@@ -53,6 +63,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("data", nargs="?", default="../shared/data/af_reasoning_dev.jsonl")
     ap.add_argument("--out", default=None, help="also write all figures as JSON")
+    ap.add_argument("--doc", default=None, help="write docs/benchmarks.md (intro + these tables) here")
     args = ap.parse_args(argv)
     if not Path(args.data).is_file():
         sys.exit(f"not found: {args.data}")
@@ -69,6 +80,47 @@ def main(argv=None):
     def model(X, **params):
         return lambda tr, te: FakingClassifier(**params).fit_features(X[tr], y[tr]).proba_from_features(X[te])
 
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    units = full.embedder.encode_units(list(texts))
+    X_pooled = np.hstack([X_full, full.embedder.pooled(units)])
+
+    def sentence_head(idx):
+        S = np.vstack([units[i] for i in idx if len(units[i])])
+        L = np.concatenate([[y[i]] * len(units[i]) for i in idx])
+        W = np.concatenate([[1.0 / len(units[i])] * len(units[i]) for i in idx])
+        return LogisticRegression(C=0.03, max_iter=3000).fit(S, L, sample_weight=W * len(idx))
+
+    def head_score(m, idx):
+        return np.array([[np.sort(m.decision_function(units[i]))[-3:].mean() if len(units[i]) else 0.0] for i in idx])
+
+    def stacked(tr, te):
+        inner = np.zeros((len(tr), 1))
+        for a, b in StratifiedKFold(5, shuffle=True, random_state=1).split(tr, y[tr]):
+            inner[b] = head_score(sentence_head(tr[a]), tr[b])
+        outer = head_score(sentence_head(tr), te)
+        Xtr, Xte = np.hstack([X_full[tr], inner]), np.hstack([X_full[te], outer])
+        return FakingClassifier().fit_features(Xtr, y[tr]).proba_from_features(Xte)
+
+    def origin_calibrated(tr, te):
+        def base():
+            return make_pipeline(StandardScaler(), LogisticRegression(C=FakingClassifier().C, max_iter=5000))
+
+        g = origins[tr]
+        s = np.zeros(len(tr))
+        for o in sorted(set(g)):
+            a, b = np.where(g != o)[0], np.where(g == o)[0]
+            if len(set(y[tr][a])) < 2:
+                s[b] = 0.0
+                continue
+            s[b] = base().fit(X_full[tr][a], y[tr][a]).decision_function(X_full[tr][b])
+        platt = LogisticRegression(C=1e4).fit(s.reshape(-1, 1), y[tr])
+        z = base().fit(X_full[tr], y[tr]).decision_function(X_full[te]).reshape(-1, 1)
+        return platt.predict_proba(z)[:, 1]
+
     def text_model(factory):
         return lambda tr, te: factory().fit(list(texts[tr]), y[tr]).predict_proba(list(texts[te]))[:, 1]
 
@@ -78,6 +130,9 @@ def main(argv=None):
         "fakingclf, rules only": model(X_rules, use_embeddings=False),
         "bag of words": text_model(bag_of_words),
         "keywords": text_model(keyword_model),
+        "experiment: + sentence head (stacked)": stacked,
+        "experiment: + mean/max-pooled embeddings": model(X_pooled),
+        "experiment: origin-held-out calibration": origin_calibrated,
     }
     results = {"data": args.data, "sha256": sha, "n": int(len(y)), "protocols": {}}
     for proto, folds in splits(y, origins).items():
@@ -116,6 +171,9 @@ def main(argv=None):
         out.append("")
     out.append(f"({results['seconds']} s on this machine)")
     print("\n".join(out))
+    if args.doc:
+        intro = (Path(__file__).parent / "benchmarks_intro.md").read_text(encoding="utf-8")
+        Path(args.doc).write_text(intro.rstrip() + "\n\n" + "\n".join(out) + "\n", encoding="utf-8")
     if args.out:
         Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
 

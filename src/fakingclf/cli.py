@@ -87,7 +87,7 @@ def label(
             fin.close()
         if out is not sys.stdout.buffer:
             out.close()
-    err.print(summary.table())
+    err.print(summary.table("stdin" if input == "-" else input))
     if summary.errors:
         err.print(f"[yellow]{summary.errors} record(s) could not be read: see their \"error\" field[/yellow]")
     if fail_on_error and summary.errors:

@@ -115,12 +115,13 @@ class Summary:
             self.errors += 1
         self.by_tier.setdefault(tier, Counter())[label] += 1
 
-    def table(self):
-        """A ``rich.table.Table`` of labels (rows) by tier (columns)."""
+    def table(self, source: str = ""):
+        """A ``rich.table.Table`` of labels (rows) by tier (columns); ``source`` names the input."""
         from rich.table import Table
 
         tiers = sorted(self.by_tier, key=lambda t: ("free", "paid", "unknown").index(t) if t in ("free", "paid", "unknown") else 9)
-        t = Table(title=f"{self.n} records labeled, {self.errors} errors")
+        where = f"{source}: " if source else ""
+        t = Table(title=f"{where}{self.n} records labeled, {self.errors} errors")
         t.add_column("label")
         for tier in tiers:
             t.add_column(f"tier: {tier}", justify="right")
