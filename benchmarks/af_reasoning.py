@@ -8,19 +8,18 @@ For each method it prints, as Markdown, the out-of-fold AUROC (with a stratified
 bootstrap 95 % CI), average precision and ECE under two protocols: stratified 5-fold
 cross-validation and leave-one-origin-out, overall and per origin. Methods:
 
-* fakingclf (default): cue + prototype-similarity features, sigmoid calibration;
+* fakingclf (default): cue + prototype-similarity features + the stacked sentence
+  head, sigmoid calibration;
 * fakingclf, isotonic calibration;
+* fakingclf without the sentence head;
 * fakingclf, rules only (no embedding model);
 * bag of words (TF-IDF + logistic regression);
 * keywords (count of keyword families, Platt-scaled);
 * experiments that are not shipped (kept here so their figures can be checked):
-  - "+ sentence head": a logistic regression on MiniLM sentence embeddings trained
-    with each scratchpad's label on all its sentences (multiple-instance style),
-    pooled by the mean of the top-3 sentence scores, stacked onto the default
-    features through an inner 5-fold cross-fit;
   - "+ mean/max-pooled embeddings": the default features plus the mean- and
     max-pooled sentence embeddings (768 more columns);
-  - "origin-held-out calibration": the default logistic regression, Platt-scaled on
+  - "origin-held-out calibration": the default logistic regression (without the
+    sentence head), Platt-scaled on
     scores predicted for each training origin by a model fit on the other training
     origins (instead of on random folds).
 
@@ -38,7 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from fakingclf.baselines import bag_of_words, keyword_model
-from fakingclf.classifier import FakingClassifier
+from fakingclf.classifier import FakingClassifier, Features
 from fakingclf.metrics import binary_metrics
 from fakingclf.train import load_labeled
 
@@ -74,36 +73,18 @@ def main(argv=None):
     full = FakingClassifier()
     X_full, _ = full.featurize(ts)
     rules = FakingClassifier(use_embeddings=False)
-    X_rules = X_full[:, : len(rules.feature_names)]  # the rules-only features are the leading columns
-    assert rules.feature_names == full.feature_names[: X_rules.shape[1]]
+    n_rules = len(rules.feature_names)  # the rules-only features are the leading columns
+    assert rules.feature_names == full.feature_names[:n_rules]
+    X_rules = Features(X_full.X[:, :n_rules], [np.zeros((0, 0))] * len(y))
 
     def model(X, **params):
         return lambda tr, te: FakingClassifier(**params).fit_features(X[tr], y[tr]).proba_from_features(X[te])
 
     from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import StratifiedKFold
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    units = full.embedder.encode_units(list(texts))
-    X_pooled = np.hstack([X_full, full.embedder.pooled(units)])
-
-    def sentence_head(idx):
-        S = np.vstack([units[i] for i in idx if len(units[i])])
-        L = np.concatenate([[y[i]] * len(units[i]) for i in idx])
-        W = np.concatenate([[1.0 / len(units[i])] * len(units[i]) for i in idx])
-        return LogisticRegression(C=0.03, max_iter=3000).fit(S, L, sample_weight=W * len(idx))
-
-    def head_score(m, idx):
-        return np.array([[np.sort(m.decision_function(units[i]))[-3:].mean() if len(units[i]) else 0.0] for i in idx])
-
-    def stacked(tr, te):
-        inner = np.zeros((len(tr), 1))
-        for a, b in StratifiedKFold(5, shuffle=True, random_state=1).split(tr, y[tr]):
-            inner[b] = head_score(sentence_head(tr[a]), tr[b])
-        outer = head_score(sentence_head(tr), te)
-        Xtr, Xte = np.hstack([X_full[tr], inner]), np.hstack([X_full[te], outer])
-        return FakingClassifier().fit_features(Xtr, y[tr]).proba_from_features(Xte)
+    X_pooled = Features(np.hstack([X_full.X, full.embedder.pooled(X_full.units)]), X_full.units)
 
     def origin_calibrated(tr, te):
         def base():
@@ -116,9 +97,9 @@ def main(argv=None):
             if len(set(y[tr][a])) < 2:
                 s[b] = 0.0
                 continue
-            s[b] = base().fit(X_full[tr][a], y[tr][a]).decision_function(X_full[tr][b])
+            s[b] = base().fit(X_full.X[tr][a], y[tr][a]).decision_function(X_full.X[tr][b])
         platt = LogisticRegression(C=1e4).fit(s.reshape(-1, 1), y[tr])
-        z = base().fit(X_full[tr], y[tr]).decision_function(X_full[te]).reshape(-1, 1)
+        z = base().fit(X_full.X[tr], y[tr]).decision_function(X_full.X[te]).reshape(-1, 1)
         return platt.predict_proba(z)[:, 1]
 
     def text_model(factory):
@@ -127,10 +108,10 @@ def main(argv=None):
     methods = {
         "fakingclf (default)": model(X_full),
         "fakingclf, isotonic calibration": model(X_full, calibration="isotonic"),
+        "fakingclf, no sentence head": model(X_full, sentence_head=False),
         "fakingclf, rules only": model(X_rules, use_embeddings=False),
         "bag of words": text_model(bag_of_words),
         "keywords": text_model(keyword_model),
-        "experiment: + sentence head (stacked)": stacked,
         "experiment: + mean/max-pooled embeddings": model(X_pooled),
         "experiment: origin-held-out calibration": origin_calibrated,
     }

@@ -102,6 +102,7 @@ def train(
     label_field: str = typer.Option("label", "--label-field", help="Field holding alignment_faking / aligned."),
     no_eval: bool = typer.Option(False, "--no-eval", help="Skip the cross-validated evaluation."),
     rules_only: bool = typer.Option(False, "--rules-only", help="Cue features only, no embedding model."),
+    no_head: bool = typer.Option(False, "--no-sentence-head", help="Leave out the learned sentence-level score."),
     C: float = typer.Option(0.01, "--C", help="Inverse regularisation of the logistic regression."),
 ) -> None:
     """Train the alignment-faking-reasoning model on labeled JSONL and save it.
@@ -124,7 +125,7 @@ def train(
     try:
         _, info = train_from_files(
             paths, str(out_dir), label_field=label_field, evaluate=not no_eval,
-            log=lambda s: err.print(s), C=C, use_embeddings=not rules_only,
+            log=lambda s: err.print(s), C=C, use_embeddings=not rules_only, sentence_head=not no_head,
         )
     except ValueError as e:
         err.print(f"[red]error:[/red] {e}")

@@ -16,7 +16,7 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from .classifier import FakingClassifier
+from .classifier import FakingClassifier, Features
 from .metrics import binary_metrics, reliability_diagram
 from .train import NEGATIVE, POSITIVE, load_labeled
 
@@ -24,7 +24,7 @@ __all__ = ["evaluate_files", "out_of_fold"]
 
 
 def out_of_fold(
-    X: np.ndarray, y: np.ndarray, make_clf, splits: Sequence[tuple[np.ndarray, np.ndarray]]
+    X: Features, y: np.ndarray, make_clf, splits: Sequence[tuple[np.ndarray, np.ndarray]]
 ) -> np.ndarray:
     """Out-of-fold ``p_alignment_faking``: for each (train, test) split fit on train, predict test.
 
@@ -102,7 +102,7 @@ def evaluate_files(
         if cv:
             from sklearn.model_selection import StratifiedKFold
 
-            splits = list(StratifiedKFold(cv, shuffle=True, random_state=seed).split(X, y))
+            splits = list(StratifiedKFold(cv, shuffle=True, random_state=seed).split(np.zeros(len(y)), y))
             mode = f"training method, stratified {cv}-fold CV"
         else:
             values = sorted(set(groups))

@@ -29,7 +29,7 @@ import orjson
 
 from . import __version__
 from .baselines import bag_of_words, keyword_model
-from .classifier import FakingClassifier
+from .classifier import FakingClassifier, Features
 from .metrics import binary_metrics, expected_calibration_error  # noqa: F401  (re-exported)
 from .transcript import Transcript, TranscriptError
 
@@ -138,7 +138,7 @@ def _oof(fit_predict: Callable, n: int, splits) -> np.ndarray:
 
 
 def evaluate_protocols(
-    X: np.ndarray, texts: np.ndarray, y: np.ndarray, origins: np.ndarray, make_clf: Callable[[], FakingClassifier],
+    X: Features, texts: np.ndarray, y: np.ndarray, origins: np.ndarray, make_clf: Callable[[], FakingClassifier],
     threshold: float = 0.5, seed: int = 0,
 ) -> dict[str, Any]:
     """Out-of-fold figures for the model and the baselines of :mod:`fakingclf.baselines`.
@@ -152,7 +152,7 @@ def evaluate_protocols(
     from sklearn.model_selection import StratifiedKFold
 
     n = len(y)
-    kf = list(StratifiedKFold(5, shuffle=True, random_state=seed).split(X, y))
+    kf = list(StratifiedKFold(5, shuffle=True, random_state=seed).split(np.zeros(len(y)), y))
     uniq = sorted(set(origins))
     logo = [(np.where(origins != o)[0], np.where(origins == o)[0]) for o in uniq] if len(uniq) > 1 else []
 
@@ -270,6 +270,11 @@ def write_model_card(info: dict[str, Any], path: str, command: str) -> None:
         f"- Features: {len(info['feature_names'])} — per cue (patterns in `src/fakingclf/patterns/`): best score,",
         "  log count and late-position score; log sentence count; similarity of scratchpad sentences",
         "  to reference sentences per reasoning pattern (all-MiniLM-L6-v2, max and top-3 mean).",
+        "- Sentence head: " + (
+            f"a logistic regression (C = {info['params'].get('head_C')}) on sentence embeddings, trained with each "
+            "scratchpad's label on all its sentences, pooled by the top-3 mean and stacked through an inner "
+            "cross-fit." if info["params"].get("sentence_head") else "none."
+        ),
         f"- Classifier: standardised logistic regression (C = {info['params']['C']}), calibrated with",
         f"  `CalibratedClassifierCV(method=\"{info['params']['calibration']}\", cv={info['params']['cv']})`.",
         f"- Threshold for hard decisions: {info['params']['threshold']}.",
