@@ -396,7 +396,7 @@ class FakingClassifier:
             preds.append(
                 Prediction(
                     id=t.id,
-                    label=label_of(probs),
+                    label=label_of(p, p_c, self.threshold),
                     probabilities={k: round(probs[k], 6) for k in LABELS},
                     p_alignment_faking=round(p, 6),
                     p_compliance=round(p_c, 6),

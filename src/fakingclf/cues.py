@@ -67,7 +67,8 @@ class CueHit(BaseModel):
     count : int
         Number of sentences on which the cue fired.
     position : float
-        Relative position in [0, 1] of the last hit in its text (1 = at the end).
+        Where the last hit starts, as a fraction of its text's length, in [0, 1)
+        (0 = at the start).
     evidence : list of Evidence
         Up to three strongest hits, each with its span and sentence text.
     """
@@ -381,7 +382,7 @@ class CueDetector:
             if not ms:
                 return None
             ev = [Evidence(start=m.start(), end=m.end(), text=m.group(0), source=source) for m in ms[:3]]
-            return CueHit(name=rule.name, score=1.0, count=len(ms), position=ms[-1].end() / n, evidence=ev)
+            return CueHit(name=rule.name, score=1.0, count=len(ms), position=ms[-1].start() / n, evidence=ev)
         found: list[tuple[float, int, int, int]] = []  # (score, first, last, anchor sentence)
         for k, s in enumerate(sents):
             if not s.labels.intersection(rule.anchor) or s.labels & rule.exclude:
@@ -416,6 +417,6 @@ class CueDetector:
             name=rule.name,
             score=round(max(f[0] for f in found), 4),
             count=len(found),
-            position=sents[found[-1][3]].end / n,
+            position=sents[found[-1][3]].start / n,
             evidence=ev,
         )

@@ -130,7 +130,8 @@ def binary_metrics(y, p, threshold: float = 0.5, ci: bool = True, n_resamples: i
     y, p = np.asarray(y).astype(int), np.asarray(p, dtype=float)
     pred = (p >= threshold).astype(int)
     two = len(np.unique(y)) == 2
-    prec, rec, f1, _ = precision_recall_fscore_support(y, pred, average="binary", zero_division=0)
+    # undefined precision (nothing predicted positive) or recall (no positives) is None, not 0
+    prec, rec, f1, _ = precision_recall_fscore_support(y, pred, average="binary", zero_division=np.nan)
 
     def r(x: Optional[float]) -> Optional[float]:
         return None if x is None or not np.isfinite(x) else round(float(x), 4)
