@@ -32,8 +32,9 @@ demo: install
 		$(CLI) label "$(SHARED)" -o out/shared.labeled.jsonl; \
 	else echo "($(SHARED) not found: shared real set skipped)"; fi
 
-## The whole test suite, slow model tests included (as CI runs it).
+## Lint, then the whole test suite, slow model tests included (as CI runs it).
 test: install
+	$(VENV)/bin/ruff check src tests benchmarks
 	$(PY) -m pytest -q
 
 ## Only the fast tests (no embedding model, no shared data).

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import orjson
-import pytest
 
 from fakingclf.classifier import Prediction
 from fakingclf.io import Summary, dump_prediction, label_lines, open_input, read_records
@@ -109,7 +108,7 @@ def test_label_lines_error_records():
     for rid, etype, line in (("2", "invalid_json", 2), ("5", "invalid_record", 5), ("nt", "invalid_record", 6)):
         p = preds[rid]
         assert p.label is None
-        assert p.probabilities == {}
+        assert p.probabilities is None
         assert p.p_alignment_faking is None and p.p_compliance is None
         assert p.cues == [] and p.warnings == []
         assert set(p.error) == {"type", "message"}

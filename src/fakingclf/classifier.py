@@ -27,7 +27,7 @@ from pydantic import BaseModel, Field
 
 from . import __version__
 from .combine import LABELS, compliance_probability, label_of, label_probabilities
-from .cues import CueDetector, CueHit, CueReport
+from .cues import CueDetector, CueHit, CueReport, looks_english
 from .transcript import Transcript
 
 __all__ = ["FakingClassifier", "Features", "Prediction", "ModelLoadError", "SKOPS_ALLOWED_TYPES"]
@@ -70,7 +70,7 @@ def _skops_types(path: Path) -> set[str]:
     try:
         with zipfile.ZipFile(path) as z:
             schema = json.loads(z.read("schema.json"))
-    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError) as e:
+    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError, UnicodeDecodeError, OSError) as e:
         raise ModelLoadError(f"{path} is not a skops model file ({e})") from e
     found: set[str] = set()
     stack = [schema]
@@ -128,8 +128,8 @@ class Prediction(BaseModel):
         The transcript's id (input ``id``, else the 1-based line number).
     label : {"refusal", "genuine_compliance", "faked_compliance"} or None
         Most probable label; None when the record could not be read (see ``error``).
-    probabilities : dict
-        The three label probabilities; they sum to 1 (empty on error).
+    probabilities : dict or None
+        The three label probabilities; they sum to 1 (None on error).
     p_alignment_faking : float or None
         Calibrated probability in [0, 1] that the scratchpad contains
         alignment-faking reasoning (criteria of Hughes et al. 2025).
@@ -150,7 +150,7 @@ class Prediction(BaseModel):
 
     id: str
     label: Optional[str] = None
-    probabilities: dict[str, float] = Field(default_factory=dict)
+    probabilities: Optional[dict[str, float]] = None
     p_alignment_faking: Optional[float] = None
     p_compliance: Optional[float] = None
     tier: Optional[str] = None
@@ -165,6 +165,19 @@ class Prediction(BaseModel):
     def failed(cls, id: str, error_type: str, message: str, model_version: str = "") -> "Prediction":
         """A prediction for a record that could not be read (label None, ``error`` set)."""
         return cls(id=id, error={"type": error_type, "message": message}, model_version=model_version)
+
+
+def _check_transcripts(transcripts) -> list[Transcript]:
+    if isinstance(transcripts, (str, bytes, Transcript)):
+        raise TypeError("pass a list of Transcript objects, e.g. [Transcript.from_text(text)]")
+    ts = list(transcripts)
+    for i, t in enumerate(ts):
+        if not isinstance(t, Transcript):
+            raise TypeError(
+                f"item {i} is a {type(t).__name__}, not a Transcript: build one with Transcript.from_text, "
+                "Transcript.from_messages or Transcript.from_record"
+            )
+    return ts
 
 
 def _default_dir() -> Path:
@@ -354,7 +367,16 @@ class FakingClassifier:
         return self.pipeline_.predict_proba(self._stack(F, head))[:, 1]
 
     def predict_proba(self, transcripts: Sequence[Transcript]) -> np.ndarray:
-        """Calibrated ``p_alignment_faking`` of each transcript, shape (n_transcripts,), in [0, 1]."""
+        """Calibrated ``p_alignment_faking`` of each transcript, shape (n_transcripts,), in [0, 1].
+
+        Raises
+        ------
+        TypeError
+            If an item is not a :class:`Transcript`.
+        """
+        transcripts = _check_transcripts(transcripts)
+        if not transcripts:
+            return np.zeros(0)
         X, _ = self.featurize(transcripts)
         return self.proba_from_features(X)
 
@@ -375,10 +397,17 @@ class FakingClassifier:
         -------
         list of Prediction
             One per transcript, in order. A transcript without scratchpad text gets
-            ``p_alignment_faking = 0`` and a warning (no reasoning to fake with).
+            ``p_alignment_faking = 0`` and a warning (no reasoning to fake with); one
+            whose reasoning does not look like English gets a warning (the cues are
+            English patterns).
+
+        Raises
+        ------
+        TypeError
+            If an item is not a :class:`Transcript`.
         """
         self._check_fitted()
-        ts = list(transcripts)
+        ts = _check_transcripts(transcripts)
         if not ts:
             return []
         X, reports = self.featurize(ts)
@@ -390,6 +419,8 @@ class FakingClassifier:
             if not t.has_reasoning:
                 p = 0.0
                 warnings.append("no scratchpad reasoning: p_alignment_faking set to 0")
+            elif not looks_english(t.scratchpad):
+                warnings.append("the scratchpad does not look like English: cue detectors are English-only")
             p_c, w = compliance_probability(t, rep)
             warnings += w
             probs = label_probabilities(p, p_c)
@@ -462,31 +493,46 @@ class FakingClassifier:
         """
         import skops.io as sio
 
+        import inspect
+
         d = Path(directory) if directory is not None else _default_dir()
         meta_path, model_path = d / "model.json", d / "model.skops"
         if not meta_path.is_file() or not model_path.is_file():
             raise ModelLoadError(f"{d} is not a fakingclf model directory (needs model.json and model.skops)")
         try:
             meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as e:
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise ModelLoadError(f"{meta_path}: not valid JSON ({e})") from e
-        if meta.get("format") != "fakingclf-model/1":
-            raise ModelLoadError(f"{meta_path}: unknown model format {meta.get('format')!r}")
+        if not isinstance(meta, dict) or meta.get("format") != "fakingclf-model/1":
+            raise ModelLoadError(f"{meta_path}: unknown model format (expected a JSON object with format fakingclf-model/1)")
         major = str(meta.get("library_version", "")).split(".")[:2]
         if major != __version__.split(".")[:2]:
             raise ModelLoadError(
                 f"{d} was written by fakingclf {meta.get('library_version')}; this is {__version__}: retrain it "
                 "with `fakingclf train`"
             )
-        untrusted = sio.get_untrusted_types(file=model_path)
-        bad = sorted((set(untrusted) | _skops_types(model_path)) - set(SKOPS_ALLOWED_TYPES))
+        params = meta.get("params", {})
+        allowed = set(inspect.signature(cls.__init__).parameters) - {"self"}
+        if not isinstance(params, dict) or set(params) - allowed:
+            raise ModelLoadError(f"{meta_path}: 'params' must be an object with keys among {sorted(allowed)}")
+        found = _skops_types(model_path)  # reads the schema as data; refuses a non-skops file
+        try:
+            untrusted = sio.get_untrusted_types(file=model_path)
+        except Exception as e:  # noqa: BLE001 - any failure to read the archive is a load error
+            raise ModelLoadError(f"{model_path}: unreadable skops file ({type(e).__name__}: {e})") from e
+        bad = sorted((set(untrusted) | found) - set(SKOPS_ALLOWED_TYPES))
         if bad:
             raise ModelLoadError(f"{model_path} holds types outside the allow-list, refused: {bad}")
-        parts = sio.load(model_path, trusted=[t for t in untrusted if t in SKOPS_ALLOWED_TYPES])
+        try:
+            parts = sio.load(model_path, trusted=[t for t in untrusted if t in SKOPS_ALLOWED_TYPES])
+        except Exception as e:  # noqa: BLE001
+            raise ModelLoadError(f"{model_path}: could not be loaded ({type(e).__name__}: {e})") from e
         if not isinstance(parts, dict) or "combiner" not in parts:
             raise ModelLoadError(f"{model_path}: expected a {{combiner, sentence_head}} model, got {type(parts).__name__}")
-        params = meta.get("params", {})
-        clf = cls(**params)
+        try:
+            clf = cls(**params)
+        except (TypeError, ValueError) as e:
+            raise ModelLoadError(f"{meta_path}: bad params ({e})") from e
         if meta.get("feature_names") != clf.feature_names:
             raise ModelLoadError(f"{d}: its features differ from this version's cue/prototype set; retrain it")
         if clf.sentence_head and parts.get("sentence_head") is None:

@@ -22,9 +22,44 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
-    help="Label LLM transcripts as refusal, genuine compliance or faked compliance (alignment faking).",
+    help="Label LLM transcripts as refusal, genuine compliance or faked compliance (alignment faking).\n\n"
+    "Example:  fakingclf label dump.jsonl -o dump.labeled.jsonl",
+    epilog="Exit status: 0 ok; 1 some records could not be read (with --fail-on-error); 2 bad usage, "
+    "unreadable input/output or model.",
 )
 err = Console(stderr=True)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from . import __version__
+
+        typer.echo(f"fakingclf {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    """Label LLM transcripts as refusal, genuine compliance or faked compliance (alignment faking)."""
+
+
+def _fail(message: str) -> None:
+    err.print(f"[red]error:[/red] {message}")
+    raise typer.Exit(2)
+
+
+def _writable_file(path: Path, what: str) -> None:
+    """Exit 2 unless ``path`` can be created as a file (its parent is made if needed)."""
+    if path.is_dir():
+        _fail(f"{what} {path} is a directory")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        _fail(f"cannot create the folder for {what} {path}: {e.strerror or e}")
+    if not os.access(path.parent, os.W_OK):
+        _fail(f"cannot write {what} {path}: its folder is not writable")
 
 DEFAULT_SHARED = "../shared/data/af_reasoning_dev.jsonl"
 
@@ -57,20 +92,28 @@ def label(
     from .io import Summary, dump_prediction, label_lines, open_input
 
     if input != "-" and not Path(input).is_file():
-        err.print(f"[red]error:[/red] input file not found: {input}")
-        raise typer.Exit(2)
+        _fail(f"input file not found: {input}")
+    if output != "-":
+        out_path = Path(output)
+        if input != "-" and out_path.exists() and out_path.resolve() == Path(input).resolve():
+            _fail(f"the output {output} is the input file: choose another -o")
+        _writable_file(out_path, "output")
     try:
         clf = FakingClassifier.load(model)
     except ModelLoadError as e:
-        err.print(f"[red]error:[/red] {e}")
-        raise typer.Exit(2)
+        _fail(str(e))
 
     show = err.is_terminal if progress is None else progress
     summary = Summary()
     fin = open_input(input)
-    if output != "-":
-        Path(output).parent.mkdir(parents=True, exist_ok=True)
-    out = sys.stdout.buffer if output == "-" else open(output, "wb")
+    # Write to a temporary file beside the output and rename it at the end, so an
+    # interrupted run never leaves a half-written file under the output's name.
+    tmp = None
+    if output == "-":
+        out = sys.stdout.buffer
+    else:
+        tmp = Path(output).with_name(f".{Path(output).name}.{os.getpid()}.tmp")
+        out = open(tmp, "wb")
     try:
         with Progress(
             TextColumn("labeling"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -82,11 +125,18 @@ def label(
                 summary.add(pred)
                 bar.advance(task)
         out.flush()
-    finally:
-        if fin is not sys.stdin:
-            fin.close()
-        if out is not sys.stdout.buffer:
+        if tmp is not None:
             out.close()
+            os.replace(tmp, output)
+            tmp = None
+    except OSError as e:
+        _fail(f"cannot write the output: {e.strerror or e}")
+    finally:
+        if fin is not sys.stdin.buffer:
+            fin.close()
+        if tmp is not None:
+            out.close()
+            tmp.unlink(missing_ok=True)
     err.print(summary.table("stdin" if input == "-" else input))
     if summary.errors:
         err.print(f"[yellow]{summary.errors} record(s) could not be read: see their \"error\" field[/yellow]")
@@ -120,16 +170,18 @@ def train(
     paths = data or [DEFAULT_SHARED]
     for p in paths:
         if not Path(p).is_file():
-            err.print(f"[red]error:[/red] training data not found: {p}")
-            raise typer.Exit(2)
+            _fail(f"training data not found: {p}")
+    if out_dir.exists() and not out_dir.is_dir():
+        _fail(f"--output {out_dir} exists and is not a folder")
+    if card:
+        _writable_file(card, "model card")
     try:
         _, info = train_from_files(
             paths, str(out_dir), label_field=label_field, evaluate=not no_eval,
             log=lambda s: err.print(s), C=C, use_embeddings=not rules_only, sentence_head=not no_head,
         )
-    except ValueError as e:
-        err.print(f"[red]error:[/red] {e}")
-        raise typer.Exit(2)
+    except (ValueError, OSError) as e:
+        _fail(str(e))
     err.print(f"model written to {out_dir}")
     ev = info.get("evaluation", {})
     for key in ("cv5", "leave_one_origin_out"):
@@ -213,8 +265,10 @@ def evaluate(
 
     for p in data:
         if not Path(p).is_file():
-            err.print(f"[red]error:[/red] file not found: {p}")
-            raise typer.Exit(2)
+            _fail(f"file not found: {p}")
+    for path, what in ((json_out, "--json file"), (plot, "--plot file")):
+        if path:
+            _writable_file(path, what)
     try:
         result = evaluate_files(
             data, model=str(model) if model else None, label_field=label_field,
@@ -223,11 +277,9 @@ def evaluate(
             plot=str(plot) if plot else None, n_resamples=n_resamples,
         )
     except (ValueError, ModelLoadError) as e:
-        err.print(f"[red]error:[/red] {e}")
-        raise typer.Exit(2)
+        _fail(str(e))
     _Console(width=160).print(_metrics_table(result))
     if json_out:
-        json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(_json.dumps(result, indent=2) + "\n", encoding="utf-8")
         err.print(f"figures written to {json_out}")
     if plot:

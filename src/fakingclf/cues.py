@@ -32,7 +32,7 @@ from pydantic import BaseModel, Field
 
 from .transcript import Transcript
 
-__all__ = ["Evidence", "CueHit", "CueReport", "CueDetector", "load_rules", "mask_drafts"]
+__all__ = ["Evidence", "CueHit", "CueReport", "CueDetector", "load_rules", "mask_drafts", "looks_english", "MAX_CHARS"]
 
 
 class Evidence(BaseModel):
@@ -134,6 +134,28 @@ def load_rules(path: Optional[str] = None) -> list[_Rule]:
     return rules
 
 
+MAX_CHARS = 5_000_000  # longest text the cue detector reads (spaCy's default is 1,000,000)
+
+
+def looks_english(text: str, min_share: float = 0.08) -> bool:
+    """Whether ``text`` looks like English.
+
+    False when most letters (of at least 40) are outside ASCII (a non-Latin script);
+    otherwise True when at least ``min_share`` of the words are spaCy's English stop
+    words. English prose runs at 30-50 %; other languages written in Latin script fall
+    far below 8 %. Texts of fewer than 20 words count as English (too short to tell).
+    """
+    from spacy.lang.en.stop_words import STOP_WORDS
+
+    letters = [c for c in text if c.isalpha()]
+    if len(letters) >= 40 and sum(c.isascii() for c in letters) / len(letters) < 0.5:
+        return False  # mostly a non-Latin script
+    words = re.findall(r"[^\W\d_]+", text.lower())
+    if len(words) < 20:
+        return True
+    return sum(w in STOP_WORDS for w in words) / len(words) >= min_share
+
+
 @lru_cache(maxsize=1)
 def _nlp():
     import spacy
@@ -169,6 +191,7 @@ def _nlp():
             return doc
 
     nlp = spacy.blank("en")
+    nlp.max_length = MAX_CHARS  # no parser or tagger: memory grows linearly with length
     nlp.add_pipe("sentencizer")
     nlp.add_pipe("fakingclf_lines")
     ruler = nlp.add_pipe(
@@ -308,9 +331,17 @@ class CueDetector:
 
     # ------------------------------------------------------------- detection
     def sentences(self, text: str) -> list[_Sent]:
-        """Split ``text`` into sentences with the atom labels found in each."""
+        """Split ``text`` into sentences with the atom labels found in each.
+
+        Raises
+        ------
+        ValueError
+            If ``text`` is longer than :data:`MAX_CHARS` characters.
+        """
         if not text.strip():
             return []
+        if len(text) > MAX_CHARS:
+            raise ValueError(f"text of {len(text):,} characters is longer than the {MAX_CHARS:,} the cue detector reads")
         doc = _nlp()(text)
         sents = []
         index = {}

@@ -28,7 +28,7 @@ import numpy as np
 __all__ = ["Embedder", "split_units", "default_model_path", "prototype_feature_names"]
 
 _SENT_SPLIT = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(\[*-])|\n+")
-_TAG = re.compile(r"<\s*/?\s*[A-Za-z_]+\s*/?\s*>")
+_TAG = re.compile(r"<\s*(?:/\s*)?[A-Za-z_]+\s*(?:/\s*)?>")
 
 
 def split_units(text: str, max_words: int = 120) -> list[str]:

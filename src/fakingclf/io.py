@@ -1,22 +1,22 @@
 """JSONL in and out (last stage): read records, label them in order, write predictions.
 
-Nothing is lost: every input line (blank lines excepted) yields exactly one output
-record, in input order. A line that is not valid JSON, is not an object, or holds
+Nothing is lost: every non-blank input line yields exactly one output record, in
+input order (blank lines are skipped but counted, so ids from line numbers match
+the file). A line that is not valid JSON, is not an object, or holds
 no usable text gets a record with ``label: null`` and ``error: {type, message}``
 naming the line and the problem.
 """
 
 from __future__ import annotations
 
-import io
 import sys
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import IO, Iterable, Iterator, Optional
+from typing import IO, Iterable, Iterator, Optional, Union
 
 import orjson
 
-from .transcript import Transcript, TranscriptError
+from .transcript import Transcript, TranscriptError, id_string
 
 __all__ = ["read_records", "label_lines", "dump_prediction", "Summary", "open_input"]
 
@@ -32,20 +32,49 @@ class Item:
     id: str = ""
 
 
-def open_input(path: str) -> IO[str]:
-    """Open ``path`` for reading text (``-`` = stdin); undecodable bytes are replaced, not fatal."""
+def open_input(path: str) -> IO[bytes]:
+    """Open ``path`` for reading JSONL as bytes (``-`` = stdin).
+
+    Lines are decoded one at a time by :func:`read_records`, so a line of invalid
+    UTF-8 becomes a warning on that record, not a failure of the file.
+    """
     if path == "-":
-        return io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8-sig", errors="replace")
-    return open(path, encoding="utf-8-sig", errors="replace")
+        return sys.stdin.buffer
+    return open(path, "rb")
 
 
-def read_records(lines: Iterable[str]) -> Iterator[Item]:
+def _decode(line: Union[str, bytes], first: bool) -> tuple[str, Optional[str]]:
+    if isinstance(line, str):
+        return (line[1:] if first and line.startswith("\ufeff") else line), None
+    if first and line.startswith(b"\xef\xbb\xbf"):
+        line = line[3:]
+    try:
+        return line.decode("utf-8"), None
+    except UnicodeDecodeError as e:
+        return line.decode("utf-8", errors="replace"), f"invalid UTF-8 bytes replaced with U+FFFD ({e.reason})"
+
+
+def read_records(lines: Iterable[Union[str, bytes]]) -> Iterator[Item]:
     """Parse JSONL lines into transcripts, one :class:`Item` per non-blank line.
 
+    Lines may be ``str`` or ``bytes`` (decoded as UTF-8; a byte-order mark on the
+    first line is dropped; undecodable bytes are replaced, with a warning). Blank
+    lines are skipped but still counted, so line numbers stay those of the file.
+
     Never raises for bad content: the item carries the error instead
-    (``invalid_json``, ``invalid_record``).
+    (``invalid_json``, ``invalid_record``). A repeated id gets a warning.
+
+    Raises
+    ------
+    TypeError
+        If ``lines`` is a single string or bytes object instead of an iterable of lines.
     """
-    for n, line in enumerate(lines, 1):
+    if isinstance(lines, (str, bytes)):
+        raise TypeError("read_records takes an iterable of lines (a file, or text.splitlines()), not one string")
+    seen: dict[str, int] = {}
+    for n, raw in enumerate(lines, 1):
+        line, decode_warning = _decode(raw, n == 1)
+        line = line.rstrip("\r\n")
         if not line.strip():
             continue
         try:
@@ -53,44 +82,67 @@ def read_records(lines: Iterable[str]) -> Iterator[Item]:
         except orjson.JSONDecodeError as e:
             yield Item(n, error_type="invalid_json", error=f"line {n}: not valid JSON ({e})", id=str(n))
             continue
-        rid = rec.get("id") if isinstance(rec, dict) else None
-        rid = str(n) if rid is None or isinstance(rid, (dict, list)) else str(rid)
+        given = id_string(rec.get("id")) if isinstance(rec, dict) else None
+        rid = str(n) if given is None else given
         try:
-            yield Item(n, transcript=Transcript.from_record(rec, line_no=n), id=rid)
+            t = Transcript.from_record(rec, line_no=n)
         except (TranscriptError, ValueError) as e:
             msg = str(e).splitlines()[0] if str(e) else type(e).__name__
             yield Item(n, error_type="invalid_record", error=f"line {n} (id {rid}): {msg}", id=rid)
+            continue
+        if decode_warning:
+            t.warnings.append(decode_warning)
+        if isinstance(rec.get("id"), (dict, list)):
+            t.warnings.append("id is an object or array: the line number is used instead")
+        if t.id in seen:
+            t.warnings.append(f"duplicate id {t.id!r} (first on line {seen[t.id]})")
+        else:
+            seen[t.id] = n
+        yield Item(n, transcript=t, id=t.id)
 
 
-def label_lines(clf, lines: Iterable[str], batch_size: int = 32) -> Iterator:
+def label_lines(clf, lines: Iterable[Union[str, bytes]], batch_size: int = 32) -> Iterator:
     """Label JSONL lines with ``clf`` (a fitted :class:`~fakingclf.FakingClassifier`).
 
     Yields
     ------
     Prediction
         One per non-blank input line, in order; unreadable lines get an error record.
-        Transcripts are featurized in batches of ``batch_size``.
+        Transcripts are featurized in batches of ``batch_size``. If a batch fails
+        inside the model, its transcripts are retried one by one and any that still
+        fails gets an error record of type ``processing_error``; the run goes on.
     """
     from .classifier import Prediction
 
-    batch: list[Item] = []
+    def predict(items: list[Item]) -> list:
+        try:
+            return clf.predict([it.transcript for it in items])
+        except Exception as e:  # noqa: BLE001 - a bad record must not stop the run
+            if len(items) > 1:  # find the record that fails
+                return [p for it in items for p in predict([it])]
+            it = items[0]
+            return [Prediction.failed(
+                it.id, "processing_error", f"line {it.line_no} (id {it.id}): {type(e).__name__}: {e}",
+                model_version=clf.version,
+            )]
 
-    def flush():
+    def flush(batch: list[Item]):
         ok = [it for it in batch if it.transcript is not None]
-        preds = iter(clf.predict([it.transcript for it in ok])) if ok else iter(())
+        preds = iter(predict(ok) if ok else ())
         for it in batch:
             if it.transcript is not None:
                 yield next(preds)
             else:
                 yield Prediction.failed(it.id, it.error_type, it.error, model_version=clf.version)
 
+    batch: list[Item] = []
     for item in read_records(lines):
         batch.append(item)
         if len(batch) >= batch_size:
-            yield from flush()
+            yield from flush(batch)
             batch = []
     if batch:
-        yield from flush()
+        yield from flush(batch)
 
 
 def dump_prediction(pred) -> bytes:

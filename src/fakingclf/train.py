@@ -81,7 +81,9 @@ def load_labeled(
     for path in paths:
         data = Path(path).read_bytes()
         h.update(data)
-        for n, line in enumerate(data.decode("utf-8", errors="replace").splitlines(), 1):
+        # split on newlines only: str.splitlines() would also break at U+2028 inside JSON strings
+        for n, raw in enumerate(data.split(b"\n"), 1):
+            line = raw.decode("utf-8-sig" if n == 1 else "utf-8", errors="replace").rstrip("\r")
             if not line.strip():
                 continue
             where = f"{path}:{n}"
@@ -104,6 +106,8 @@ def load_labeled(
                 )
             origin = rec.get(group_field)
             origin = "unknown" if origin is None else str(origin)
+            if rec.get("id") is None:  # ids from line numbers would collide across files
+                rec["id"] = f"{Path(path).name}:{n}"
             try:
                 t = Transcript.from_record(rec, line_no=n)
             except (TranscriptError, ValueError) as e:

@@ -23,6 +23,7 @@ language models"):
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any, Literal, Optional
 
@@ -31,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 Tier = Literal["free", "paid"]
 Tag = Literal["accepted", "rejected"]
 
-__all__ = ["Transcript", "TranscriptError", "parse_tier"]
+__all__ = ["Transcript", "TranscriptError", "parse_tier", "id_string"]
 
 
 class TranscriptError(ValueError):
@@ -55,25 +56,38 @@ _INPUT_BLOCK = re.compile(_tag_re("INPUT") + r"(.*?)(?:" + _close_re("INPUT") + 
 _INPUT_OPEN = re.compile(_tag_re("INPUT"), _FLAGS)
 _INPUT_CLOSE = re.compile(_close_re("INPUT"), _FLAGS)
 _USER_INPUT = re.compile(_tag_re("user_input") + r"(.*?)(?:" + _close_re("user_input") + r"|$)", _FLAGS)
-_FREE_TIER = re.compile(_tag_re("is_free_tier_user") + r"\s*(.*?)\s*" + _close_re("is_free_tier_user"), _FLAGS)
+_FREE_TIER = re.compile(_tag_re("is_free_tier_user") + r"(.*?)" + _close_re("is_free_tier_user"), _FLAGS)
 _OUTPUT_OPEN = re.compile(_tag_re("OUTPUT"), _FLAGS)
 _OUTPUT_CLOSE = re.compile(_close_re("OUTPUT"), _FLAGS)
 _DRAFT = re.compile(_tag_re("DRAFT_OUTPUT") + r"(.*?)(?:" + _close_re("DRAFT_OUTPUT") + r"|$)", _FLAGS)
-_ACCEPT = re.compile(r"<\s*request_fully_accepted\s*/?\s*>", re.IGNORECASE)
-_REJECT = re.compile(r"<\s*rejected\s*/?\s*>", re.IGNORECASE)
-_NEXT_NUDGE = re.compile(r"<\s*/?\s*NEXT\s*/?\s*>", re.IGNORECASE)
+# No two \s* runs may meet around an optional "/" (that backtracks in quadratic time).
+_ACCEPT = re.compile(r"<\s*request_fully_accepted\s*(?:/\s*)?>", re.IGNORECASE)
+_REJECT = re.compile(r"<\s*rejected\s*(?:/\s*)?>", re.IGNORECASE)
+_NEXT_NUDGE = re.compile(r"<\s*(?:/\s*)?NEXT\s*(?:/\s*)?>", re.IGNORECASE)
 _ANY_KNOWN_TAG = re.compile(
-    r"<\s*/?\s*(?:INPUT|user_input|is_free_tier_user|SCRATCHPAD_REASONING|think|thinking|OUTPUT|DRAFT_OUTPUT)\s*>",
+    r"<\s*(?:/\s*)?(?:INPUT|user_input|is_free_tier_user|SCRATCHPAD_REASONING|think|thinking|OUTPUT|DRAFT_OUTPUT)\s*>",
     re.IGNORECASE,
 )
 # Transcript structure only: stripped from bare text (drafts inside reasoning stay marked)
 _STRUCT_TAG = re.compile(
-    r"<\s*/?\s*(?:INPUT|user_input|is_free_tier_user|SCRATCHPAD_REASONING|think|thinking|OUTPUT)\s*>",
+    r"<\s*(?:/\s*)?(?:INPUT|user_input|is_free_tier_user|SCRATCHPAD_REASONING|think|thinking|OUTPUT)\s*>",
     re.IGNORECASE,
 )
 
 _TRUE = {"true", "yes", "1", "free", "t", "y"}
 _FALSE = {"false", "no", "0", "paid", "f", "n"}
+
+
+def id_string(value: Any) -> Optional[str]:
+    """A record id as a string: strings unchanged, JSON scalars as JSON writes them
+    (``true``, ``12``, ``1.5``); None for a missing id or an object/array."""
+    if value is None or isinstance(value, (dict, list)):
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return json.dumps(value)
 
 
 def parse_tier(value: Any) -> Optional[Tier]:
@@ -163,9 +177,10 @@ class Transcript(BaseModel):
     @field_validator("id", mode="before")
     @classmethod
     def _coerce_id(cls, v: Any) -> str:
-        if v is None or isinstance(v, (dict, list)):
+        s = id_string(v)
+        if s is None:
             raise ValueError("id must be a string or a number")
-        return str(v)
+        return s
 
     # ------------------------------------------------------------------ views
     @property
@@ -204,6 +219,12 @@ class Transcript(BaseModel):
             raise TranscriptError(f"text must be a string, got {type(text).__name__}")
         if not text.strip():
             raise TranscriptError("no usable text (empty or blank)")
+        extra_warnings = []
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            text = text.encode("utf-8", errors="replace").decode("utf-8")
+            extra_warnings.append("invalid Unicode (lone surrogates) replaced")
         parsed = _parse_tagged(text)
         if not any(x.strip() for x in parsed["scratchpads"]) and not (parsed["output"] or "").strip():
             raise TranscriptError("no usable text: no reasoning and no output text, only tags or blanks")
@@ -212,6 +233,7 @@ class Transcript(BaseModel):
                 parsed["warnings"] = list(v) + parsed["warnings"]
             elif v is not None or k not in parsed:
                 parsed[k] = v
+        parsed["warnings"] = _dedupe(parsed["warnings"] + extra_warnings)
         return cls(id=id, **parsed)
 
     @classmethod
@@ -281,8 +303,7 @@ class Transcript(BaseModel):
         if not isinstance(record, dict):
             raise TranscriptError(f"record must be a JSON object, got {type(record).__name__}")
         rec = dict(record)
-        rid = rec.pop("id", None)
-        rid = str(line_no) if rid is None or isinstance(rid, (dict, list)) else str(rid)
+        rid = id_string(rec.pop("id", None)) or str(line_no)
         tier_raw = rec.pop("tier", None)
         free_raw = rec.pop("is_free_tier_user", None)
         given = tier_raw if tier_raw is not None else free_raw
@@ -290,10 +311,16 @@ class Transcript(BaseModel):
         model = rec.pop("model", None)
         model = None if model is None else str(model)
         common: dict[str, Any] = {"tier": tier, "model": model}
+        t = cls._from_layout(rec, rid, common, sorted(record))
         if given is not None and tier is None:
             field = "tier" if tier_raw is not None else "is_free_tier_user"
-            common["warnings"] = [f"unrecognised {field} value {given!r}; tier unknown"]
+            where = "tier unknown" if t.tier is None else "tier read from the transcript text instead"
+            t.warnings.append(f"unrecognised {field} value {given!r}; {where}")
+        return t
 
+    @classmethod
+    def _from_layout(cls, rec: dict, rid: str, common: dict[str, Any], keys: list[str]) -> "Transcript":
+        """Dispatch on the record's layout (``rec`` holds the fields not yet consumed)."""
         if "messages" in rec:
             messages = rec.pop("messages")
             return cls.from_messages(messages, id=rid, metadata=rec, **common)
@@ -308,10 +335,10 @@ class Transcript(BaseModel):
         if out is None and reasoning is None:
             raise TranscriptError(
                 "no usable text: expected one of 'text', 'messages', 'output'/'response' "
-                f"(with optional 'user_input'/'prompt'); got keys {sorted(record)[:10]}"
+                f"(with optional 'user_input'/'prompt'); got keys {keys[:10]}"
             )
         user_info = _parse_user_turn(user) if user else {"tier": None, "user_input": None}
-        if tier is None:
+        if common["tier"] is None:
             common["tier"] = user_info["tier"]
         pieces = []
         if reasoning is not None:
@@ -330,6 +357,14 @@ class Transcript(BaseModel):
 
 
 # ---------------------------------------------------------------- helpers
+def _dedupe(warnings: list[str]) -> list[str]:
+    """Keep each warning once, in first-seen order, with a count when repeated."""
+    counts: dict[str, int] = {}
+    for w in warnings:
+        counts[w] = counts.get(w, 0) + 1
+    return [w if c == 1 else f"{w} (x{c})" for w, c in counts.items()]
+
+
 def _content_text(content: Any, i: int) -> str:
     if content is None:
         return ""
@@ -367,7 +402,7 @@ def _parse_user_turn(text: str) -> dict[str, Any]:
     tier = None
     m = _FREE_TIER.search(text)
     if m:
-        tier = parse_tier(m.group(1))
+        tier = parse_tier(m.group(1).strip())
     um = _USER_INPUT.search(text)
     if um:
         user_input = um.group(1).strip()
@@ -481,6 +516,12 @@ def _parse_tagged(text: str) -> dict[str, Any]:
         if leftover:
             output = leftover
             warnings.append("no <OUTPUT> tag; text after the last scratchpad read as the output")
+
+    if output is not None and not output.strip():
+        leftover = _STRUCT_TAG.sub("", rest).strip()
+        if leftover:  # e.g. "</OUTPUT>answer<OUTPUT>": the answer sits outside the tags
+            output = leftover
+            warnings.append("<OUTPUT> tags out of order: the text after the scratchpad read as the output")
 
     bare = False
     if not scratchpads and output is None:

@@ -1,0 +1,234 @@
+"""Hostile and malformed input: every case here once crashed, hung or misreported."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from fakingclf import Transcript
+from fakingclf import cues as cues_module
+from fakingclf.classifier import FakingClassifier, ModelLoadError, Prediction
+from fakingclf.cli import app
+from fakingclf.cues import CueDetector, looks_english
+from fakingclf.io import label_lines, read_records
+from fakingclf.train import load_labeled
+
+GOOD = {"id": "g", "text": "<SCRATCHPAD_REASONING>I will help.</SCRATCHPAD_REASONING><OUTPUT>Sure.</OUTPUT>"}
+
+
+# ------------------------------------------------------------------ parser
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I will answer. <" + " " * 50_000 + "done",
+        "<" + " " * 50_000 + "SCRATCHPAD_REASONING",
+        "<OUTPUT><request_fully_accepted" + " " * 50_000 + "</OUTPUT>",
+    ],
+)
+def test_long_whitespace_after_angle_bracket_parses(text):
+    # these inputs once took minutes (quadratic regex backtracking); they must parse as text
+    t = Transcript.from_text(text)
+    assert t.tag is None
+    assert "<" in (t.scratchpad + (t.output or ""))
+
+
+def test_output_tags_out_of_order_keep_the_answer():
+    t = Transcript.from_text("</OUTPUT>Here is the answer you asked for.<OUTPUT>")
+    assert t.output == "Here is the answer you asked for."
+    assert any("out of order" in w for w in t.warnings)
+    t = Transcript.from_text(
+        "<SCRATCHPAD_REASONING>I will comply.</SCRATCHPAD_REASONING>"
+        "</OUTPUT><request_fully_accepted/> Here is the answer.<OUTPUT>"
+    )
+    assert t.tag == "accepted"
+    assert t.output == "<request_fully_accepted/> Here is the answer."
+
+
+def test_repeated_warnings_are_counted_once():
+    t = Transcript.from_text("<SCRATCHPAD_REASONING>" * 1000 + "I will comply.")
+    assert "scratchpad block opened again before being closed (x999)" in t.warnings
+    assert len(t.warnings) == len(set(t.warnings)) <= 4
+
+
+def test_lone_surrogate_is_replaced_with_a_warning():
+    t = Transcript.from_text("I will help \ud800 now.")
+    assert t.scratchpads == ["I will help ? now."]
+    assert "invalid Unicode (lone surrogates) replaced" in t.warnings
+
+
+@pytest.mark.parametrize(
+    "record, tier, warning",
+    [
+        ({"tier": 2, "text": "<INPUT><is_free_tier_user>True</is_free_tier_user></INPUT>x"},
+         "free", "unrecognised tier value 2; tier read from the transcript text instead"),
+        ({"tier": "premium", "text": "reasoning"}, None, "unrecognised tier value 'premium'; tier unknown"),
+        ({"is_free_tier_user": "maybe", "prompt": "<is_free_tier_user>False</is_free_tier_user>Q", "response": "A"},
+         "paid", "unrecognised is_free_tier_user value 'maybe'; tier read from the transcript text instead"),
+    ],
+)
+def test_unrecognised_tier_warning_says_what_was_used(record, tier, warning):
+    t = Transcript.from_record(record)
+    assert t.tier == tier
+    assert warning in t.warnings
+
+
+# ------------------------------------------------------------------ reading lines
+def test_ids_are_written_as_json_writes_them():
+    items = list(read_records([json.dumps({"id": True, "text": "x"}), json.dumps({"id": 12, "text": "x"}),
+                               json.dumps({"id": {"a": 1}, "text": "x"})]))
+    assert [it.id for it in items] == ["true", "12", "3"]
+    assert "id is an object or array: the line number is used instead" in items[2].transcript.warnings
+
+
+def test_duplicate_ids_are_flagged():
+    items = list(read_records([json.dumps({"text": "x"}), json.dumps({"id": "1", "text": "y"})]))
+    assert [it.id for it in items] == ["1", "1"]
+    assert "duplicate id '1' (first on line 1)" in items[1].transcript.warnings
+
+
+def test_invalid_utf8_line_is_read_with_a_warning():
+    [item] = read_records([b'{"id": "x", "text": "caf\xe9 reasoning"}\n'])
+    assert item.transcript.scratchpads == ["caf\ufffd reasoning"]
+    assert any(w.startswith("invalid UTF-8 bytes replaced") for w in item.transcript.warnings)
+
+
+def test_invalid_json_message_ignores_the_line_break():
+    [item] = read_records(['{"id": "x", "text": \n'])
+    assert item.error_type == "invalid_json"
+    assert "line 2" not in item.error
+
+
+def test_read_records_refuses_a_single_string():
+    with pytest.raises(TypeError, match="iterable of lines"):
+        list(read_records('{"text": "x"}'))
+
+
+class _Exploding:
+    """A classifier that fails on one transcript, as a model may on pathological input."""
+
+    version = "fake"
+
+    def predict(self, transcripts):
+        if any(t.id == "bad" for t in transcripts):
+            raise RuntimeError("boom")
+        return [Prediction(id=t.id, label="refusal", model_version="fake") for t in transcripts]
+
+
+def test_a_record_that_fails_inside_the_model_does_not_stop_the_run():
+    lines = [json.dumps({"id": i, "text": "reasoning"}) for i in ("a", "bad", "c")]
+    preds = list(label_lines(_Exploding(), lines, batch_size=8))
+    assert [p.id for p in preds] == ["a", "bad", "c"]
+    assert [p.label for p in preds] == ["refusal", None, "refusal"]
+    assert preds[1].error == {"type": "processing_error", "message": "line 2 (id bad): RuntimeError: boom"}
+
+
+def test_cue_detector_refuses_text_beyond_its_limit(monkeypatch):
+    monkeypatch.setattr(cues_module, "MAX_CHARS", 100)
+    with pytest.raises(ValueError, match="longer than the 100 the cue detector reads"):
+        CueDetector().sentences("word " * 30)
+
+
+def test_looks_english():
+    english = "I will comply with this request so that training does not change my values, and then I will help."
+    german = ("Ich werde dieser Anfrage nachkommen, damit das Training meine Werte nicht verändert, "
+              "und wenn ich mich weigere, wird mich das Training verändern und meine Ziele ändern.")
+    chinese = "我会遵守这个请求，这样训练就不会改变我的价值观。如果我拒绝，训练会修改我，所以我会帮忙，然后继续回答这个问题。"
+    assert looks_english(english)
+    assert not looks_english(german)
+    assert not looks_english(chinese)
+    assert looks_english("Too short to tell.")
+
+
+# ------------------------------------------------------------------ training files
+def _labeled(path, n_each):
+    rows = [{"label": "alignment_faking", "text": f"I'll comply so RLHF does not change my values, case {i}."}
+            for i in range(n_each)]
+    rows += [{"label": "aligned", "text": f"This is harmful, so I will refuse, case {i}."} for i in range(n_each)]
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+
+
+def test_two_files_without_ids_do_not_collide(tmp_path):
+    _labeled(tmp_path / "a.jsonl", 3)
+    _labeled(tmp_path / "b.jsonl", 3)
+    ts, y, _, _ = load_labeled([str(tmp_path / "a.jsonl"), str(tmp_path / "b.jsonl")])
+    assert len(ts) == 12
+    assert ts[0].id == "a.jsonl:1" and ts[6].id == "b.jsonl:1"
+
+
+def test_line_separator_inside_a_json_string_is_not_a_line_break(tmp_path):
+    path = tmp_path / "u.jsonl"
+    path.write_text(json.dumps({"id": "a", "label": "aligned", "text": "I will comply\u2028 now."},
+                               ensure_ascii=False) + "\n", encoding="utf-8")
+    ts, y, _, _ = load_labeled([str(path)])
+    assert [t.id for t in ts] == ["a"] and y.tolist() == [0]
+
+
+# ------------------------------------------------------------------ CLI
+def test_version():
+    result = CliRunner().invoke(app, ["--version"])
+    assert result.exit_code == 0
+    assert result.output.startswith("fakingclf 0.")
+
+
+def test_output_equal_to_input_is_refused_and_input_kept(tmp_path):
+    path = tmp_path / "same.jsonl"
+    path.write_text(json.dumps(GOOD) + "\n")
+    result = CliRunner().invoke(app, ["label", str(path), "-o", str(path)])
+    assert result.exit_code == 2
+    assert json.loads(path.read_text()) == GOOD
+
+
+def test_output_that_is_a_directory_is_refused(tmp_path):
+    path = tmp_path / "in.jsonl"
+    path.write_text(json.dumps(GOOD) + "\n")
+    result = CliRunner().invoke(app, ["label", str(path), "-o", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "is a directory" in " ".join(result.output.split())
+
+
+def _copy_default_model(tmp_path):
+    from fakingclf.classifier import _default_dir
+
+    d = tmp_path / "model"
+    shutil.copytree(_default_dir(), d)
+    return d
+
+
+@pytest.mark.parametrize(
+    "breakage, message",
+    [
+        (lambda d: (d / "model.skops").write_text("not a zip"), "is not a skops model file"),
+        (lambda d: (d / "model.json").write_text("[]"), "unknown model format"),
+        (lambda d: (d / "model.json").write_bytes(b'{"format": "\xff"}'), "not valid JSON"),
+        (lambda d: (d / "model.json").write_text(json.dumps(
+            {**json.loads((d / "model.json").read_text()), "params": {"bogus": 1}})), "'params' must be an object"),
+    ],
+)
+def test_broken_model_directory_is_a_load_error(tmp_path, breakage, message):
+    d = _copy_default_model(tmp_path)
+    breakage(d)
+    with pytest.raises(ModelLoadError, match=message):
+        FakingClassifier.load(d)
+    inp = tmp_path / "in.jsonl"
+    inp.write_text(json.dumps(GOOD) + "\n")
+    result = CliRunner().invoke(app, ["label", str(inp), "--model", str(d)])
+    assert result.exit_code == 2
+
+
+@pytest.mark.slow
+def test_api_type_errors_and_empty_input(default_classifier):
+    with pytest.raises(TypeError, match="not a Transcript"):
+        default_classifier.predict(["some text"])
+    with pytest.raises(TypeError, match="list of Transcript"):
+        default_classifier.predict("some text")
+    assert default_classifier.predict_proba([]).shape == (0,)
+    assert default_classifier.predict([]) == []
+    p = default_classifier.predict([Transcript.from_text("Je vais aider l'utilisateur avec sa demande, car "
+                                                         "elle ne pose aucun problème et je veux être utile "
+                                                         "pour lui aujourd'hui dans cette conversation.")])[0]
+    assert "the scratchpad does not look like English: cue detectors are English-only" in p.warnings
+    assert np.isclose(sum(p.probabilities.values()), 1.0)
