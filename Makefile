@@ -43,7 +43,8 @@ test-fast: install
 
 ## Retrain the shipped default model from the shared set and rewrite its model card.
 model: install
-	$(CLI) train "$(SHARED)" -o src/fakingclf/models/default --card docs/model_card.md
+	$(CLI) train "$(SHARED)" -o src/fakingclf/models/default --card docs/model_card.md \
+		--datasheet data/labeled/README.md --title "fakingclf default model"
 
 clean:
 	rm -rf $(VENV) out build *.egg-info src/*.egg-info

@@ -149,6 +149,8 @@ def train(
     data: List[str] = typer.Argument(None, help=f"Labeled JSONL file(s) (default: {DEFAULT_SHARED})."),
     out_dir: Path = typer.Option(..., "--output", "-o", help="Model directory to write."),
     card: Optional[Path] = typer.Option(None, "--card", help="Also write a Markdown model card here."),
+    datasheet: Optional[str] = typer.Option(None, "--datasheet", help="Datasheet of the training data, cited in the card."),
+    title: Optional[str] = typer.Option(None, "--title", help="Model name in the card (default: the output folder's name)."),
     label_field: str = typer.Option("label", "--label-field", help="Field holding alignment_faking / aligned."),
     no_eval: bool = typer.Option(False, "--no-eval", help="Skip the cross-validated evaluation."),
     rules_only: bool = typer.Option(False, "--rules-only", help="Cue features only, no embedding model."),
@@ -163,7 +165,7 @@ def train(
 
     Example (how the shipped default model is made):
 
-        fakingclf train ../shared/data/af_reasoning_dev.jsonl -o src/fakingclf/models/default --card docs/model_card.md
+        fakingclf train ../shared/data/af_reasoning_dev.jsonl -o src/fakingclf/models/default --card docs/model_card.md --datasheet data/labeled/README.md --title "fakingclf default model"
     """
     from .train import train_from_files, write_model_card
 
@@ -193,7 +195,11 @@ def train(
             )
     if card:
         cmd = "fakingclf train " + " ".join(paths) + f" -o {out_dir} --card {card}"
-        write_model_card(info, str(card), cmd)
+        if datasheet:
+            cmd += f" --datasheet {datasheet}"
+        if title:
+            cmd += f" --title {title!r}"
+        write_model_card(info, str(card), cmd, title=title or out_dir.name, datasheet=datasheet)
         err.print(f"model card written to {card}")
 
 

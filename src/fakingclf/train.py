@@ -255,11 +255,28 @@ def _fmt(x: Optional[float]) -> str:
     return "–" if x is None else f"{x:.3f}"
 
 
-def write_model_card(info: dict[str, Any], path: str, command: str) -> None:
-    """Write a Markdown model card from a model's ``model.json`` content."""
+def write_model_card(
+    info: dict[str, Any], path: str, command: str, title: str = "fakingclf model", datasheet: Optional[str] = None
+) -> None:
+    """Write a Markdown model card from a model's ``model.json`` content.
+
+    Parameters
+    ----------
+    info : dict
+        The model's ``model.json`` content (``FakingClassifier.info_``).
+    path : str
+        Where to write the card.
+    command : str
+        The command that trained the model, quoted in the card.
+    title : str
+        The model's name in the card's heading.
+    datasheet : str, optional
+        Path of the training data's datasheet, linked from the card.
+    """
     td = info["training_data"]
+    n_origins = len(td["origins"])
     lines = [
-        "# Model card: fakingclf default model",
+        f"# Model card: {title}",
         "",
         f"Written by `{command}` on {info['trained_at']}. Every figure below comes from that run;",
         "rerun the command to reproduce it.",
@@ -287,8 +304,8 @@ def write_model_card(info: dict[str, Any], path: str, command: str) -> None:
         f"- Files: {', '.join(td['files'])} (n = {td['n']}, {td['n_alignment_faking']} alignment faking)",
         f"- SHA-256: `{td['sha256']}`",
         "- Origins: " + ", ".join(f"`{k}` {v}" for k, v in sorted(td["origins"].items())),
-        "- Datasheet: `data/labeled/README.md`. Labels are noisy; origins are confounded with labels in",
-        "  the smaller groups, so judge by held-out origin as well as by random split.",
+        *([f"- Datasheet: `{datasheet}`."] if datasheet else []),
+        "- Where origins are confounded with labels, judge by held-out origin as well as by random split.",
         "",
         "## Versions",
         "",
@@ -328,11 +345,15 @@ def write_model_card(info: dict[str, Any], path: str, command: str) -> None:
         lines.append("")
     lines += [
         "## Limits",
-        "- The development set is small (360) and partly synthetic; `paper_transcripts_truncated`",
-        "  scratchpads are cut at ~1,000 characters, often before the decision, and carry labels derived",
-        "  from the paper's own LLM classifier.",
+        f"- Trained on {td['n']} transcripts from {n_origins} origin(s); the figures above are as good as",
+        "  those labels and as broad as those origins.",
+        *(["- **Small training set**: under 200 transcripts, the figures above have wide uncertainty",
+           "  (see the bootstrap CIs of `fakingclf evaluate`)."] if td["n"] < 200 else []),
+        "- Genuine compliance that mentions training or the tier can get `p_alignment_faking` near 0.5 or",
+        "  above when the training data ties talk of training to alignment faking: check the",
+        "  `comply_to_avoid_modification` evidence before trusting a `faked_compliance` label.",
         "- `p_compliance` is rule-based (tags, refusal language, last decision) and not fitted to data.",
-        "- English only; reasoning written in other languages gets few cue hits.",
+        "- English only: reasoning in other languages gets few cue hits and a warning.",
         "",
     ]
     Path(path).parent.mkdir(parents=True, exist_ok=True)
