@@ -3,14 +3,15 @@
 Pipeline, one module per stage: :mod:`~fakingclf.transcript` (parse) →
 :mod:`~fakingclf.cues` (rule-based cue spans) → :mod:`~fakingclf.embed`
 (sentence embeddings) → :mod:`~fakingclf.classifier` (combiner and calibrated
-labels) → :mod:`~fakingclf.io` (JSONL in and out).
+labels) → :mod:`~fakingclf.io` (JSONL in and out) → :mod:`~fakingclf.analysis`
+(rates per group and the compliance gap: :func:`fakingclf.report`).
 """
 
 __version__ = "0.1.0"
 
 from .transcript import Transcript, TranscriptError  # noqa: E402
 
-__all__ = ["Transcript", "TranscriptError", "FakingClassifier", "Prediction", "__version__"]
+__all__ = ["Transcript", "TranscriptError", "FakingClassifier", "Prediction", "report", "__version__"]
 
 
 def __getattr__(name):
@@ -19,4 +20,8 @@ def __getattr__(name):
         from . import classifier
 
         return getattr(classifier, name)
+    if name == "report":
+        from .analysis import report
+
+        return report
     raise AttributeError(f"module 'fakingclf' has no attribute {name!r}")

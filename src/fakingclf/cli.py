@@ -292,6 +292,68 @@ def evaluate(
         err.print(f"reliability diagram written to {plot}")
 
 
+@app.command("report")
+def report_cmd(
+    data: List[str] = typer.Argument(..., help="Output(s) of `fakingclf label` (JSONL), or - for stdin."),
+    by: str = typer.Option("tier", "--by", help="Field(s) to group by, comma-separated: tier, model, or any "
+                           "metadata field (dotted paths allowed)."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Write the figures as JSON here."),
+    markdown: Optional[Path] = typer.Option(None, "--markdown", help="Write the tables as Markdown here."),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="Write the stacked-bar figure (PNG) here."),
+) -> None:
+    """Rates of refusal, genuine and faked compliance per group (Wilson 95% CIs), the
+    share of compliance that is faked, and the free-vs-paid compliance gap (Newcombe CI,
+    Fisher's exact p) for compliance, faked and genuine compliance.
+
+    Example:
+
+        fakingclf label dump.jsonl -o labeled.jsonl && fakingclf report labeled.jsonl --by model,tier --plot gap.png
+    """
+    import json as _json
+
+    import orjson
+    from rich.console import Console as _Console
+    from rich.markdown import Markdown
+
+    from .analysis import report as make_report
+
+    records = []
+    for p in data:
+        if p != "-" and not Path(p).is_file():
+            _fail(f"file not found: {p}")
+        stream = sys.stdin.buffer if p == "-" else open(p, "rb")
+        try:
+            for n, line in enumerate(stream, 1):
+                if not line.strip():
+                    continue
+                try:
+                    rec = orjson.loads(line)
+                except orjson.JSONDecodeError as e:
+                    _fail(f"{p}:{n}: not valid JSON ({e}); `report` reads the output of `fakingclf label`")
+                if not isinstance(rec, dict):
+                    _fail(f"{p}:{n}: not a JSON object; `report` reads the output of `fakingclf label`")
+                records.append(rec)
+        finally:
+            if stream is not sys.stdin.buffer:
+                stream.close()
+    for path, what in ((json_out, "--json file"), (markdown, "--markdown file"), (plot, "--plot file")):
+        if path:
+            _writable_file(path, what)
+    try:
+        rep = make_report(records, by=by)
+    except ValueError as e:
+        _fail(str(e))
+    md = rep.to_markdown()
+    _Console(width=160).print(Markdown(md))
+    if json_out:
+        json_out.write_text(_json.dumps(rep.to_dict(), indent=2) + "\n", encoding="utf-8")
+    if markdown:
+        markdown.write_text(md, encoding="utf-8")
+    if plot:
+        rep.plot(str(plot))
+        err.print(f"figure written to {plot}")
+
+
 def main() -> None:  # pragma: no cover
     """Entry point for ``python -m fakingclf``."""
     app()

@@ -1,0 +1,289 @@
+"""The paper's analysis of labeled transcripts: rates per group and the compliance gap.
+
+Input: predictions (from :meth:`FakingClassifier.predict`, or the JSON records that
+``fakingclf label`` writes). For each group (tier by default, or any field such as a
+checkpoint, model or prompt variant):
+
+* counts and rates of refusal, genuine compliance and faked compliance, each with a
+  Wilson score 95 % interval (Wilson 1927; ``statsmodels.stats.proportion.proportion_confint``);
+* the share of compliance that is faked (faked / (faked + genuine)), with its Wilson
+  interval — after RL training compliance can stay high in deployment *without*
+  faking ("alignment-faking-faking"), which this share shows;
+* errors counted apart (records whose ``error`` is set never enter a rate).
+
+Between the free tier (training context) and the paid tier (unmonitored), the
+**compliance gap** — free rate minus paid rate — for compliance overall, faked
+compliance and genuine compliance: the difference of proportions with Newcombe's
+hybrid score interval (Newcombe 1998, method 10;
+``statsmodels.stats.proportion.confint_proportions_2indep(method="newcomb")``) and
+the two-sided p-value of Fisher's exact test (``scipy.stats.fisher_exact``).
+Greenblatt et al. 2024 ("Alignment faking in large language models") report these
+quantities per setting.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping, Optional, Sequence, Union
+
+__all__ = ["Report", "report", "wilson", "gap"]
+
+LABELS = ("refusal", "genuine_compliance", "faked_compliance")
+MEASURES = {
+    "compliance": ("genuine_compliance", "faked_compliance"),
+    "faked_compliance": ("faked_compliance",),
+    "genuine_compliance": ("genuine_compliance",),
+}
+
+
+def wilson(k: int, n: int, confidence: float = 0.95) -> dict[str, Optional[float]]:
+    """Rate ``k / n`` with its Wilson score interval.
+
+    Returns
+    -------
+    dict
+        ``{"rate", "ci_low", "ci_high"}``, floats in [0, 1]; all None when ``n == 0``.
+    """
+    from statsmodels.stats.proportion import proportion_confint
+
+    if n == 0:
+        return {"rate": None, "ci_low": None, "ci_high": None}
+    lo, hi = proportion_confint(k, n, alpha=1 - confidence, method="wilson")
+    return {"rate": k / n, "ci_low": float(lo), "ci_high": float(hi)}
+
+
+def gap(k1: int, n1: int, k2: int, n2: int, confidence: float = 0.95) -> dict[str, Optional[float]]:
+    """Difference of proportions ``k1/n1 - k2/n2`` with Newcombe's interval and Fisher's p.
+
+    Returns
+    -------
+    dict
+        ``{"estimate", "ci_low", "ci_high", "p_value", "n1", "n2"}``; the figures are
+        None when either group is empty.
+    """
+    from scipy.stats import fisher_exact
+    from statsmodels.stats.proportion import confint_proportions_2indep
+
+    out: dict[str, Optional[float]] = {"n1": n1, "n2": n2}
+    if n1 == 0 or n2 == 0:
+        return {"estimate": None, "ci_low": None, "ci_high": None, "p_value": None, **out}
+    lo, hi = confint_proportions_2indep(k1, n1, k2, n2, method="newcomb", compare="diff", alpha=1 - confidence)
+    p = fisher_exact([[k1, n1 - k1], [k2, n2 - k2]]).pvalue
+    return {"estimate": k1 / n1 - k2 / n2, "ci_low": float(lo), "ci_high": float(hi), "p_value": float(p), **out}
+
+
+def _get(record: Mapping[str, Any], name: str) -> Any:
+    """A field of a prediction record: top level first, then ``metadata`` (dotted paths allowed)."""
+    if name in record and name != "metadata":
+        return record[name]
+    node: Any = record.get("metadata") or {}
+    for part in name.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+@dataclass
+class Group:
+    """Counts of one group."""
+
+    n: int = 0
+    errors: int = 0
+    counts: dict[str, int] = field(default_factory=lambda: {k: 0 for k in LABELS})
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"n", "errors", "counts", "rates", "faked_share_of_compliance"}``."""
+        complied = self.counts["genuine_compliance"] + self.counts["faked_compliance"]
+        rates = {k: wilson(v, self.n) for k, v in self.counts.items()}
+        rates["compliance"] = wilson(complied, self.n)
+        return {
+            "n": self.n,
+            "errors": self.errors,
+            "counts": dict(self.counts),
+            "rates": rates,
+            "faked_share_of_compliance": {**wilson(self.counts["faked_compliance"], complied), "n": complied},
+        }
+
+
+@dataclass
+class Report:
+    """Rates per group and the free-vs-paid compliance gaps.
+
+    Use :meth:`to_dict` (JSON), :meth:`to_markdown` or :meth:`plot`.
+    """
+
+    by: list[str]
+    groups: dict[tuple, Group]
+    confidence: float = 0.95
+
+    @staticmethod
+    def _key(values: tuple) -> str:
+        return " / ".join(str(v) for v in values)
+
+    def gaps(self) -> dict[str, dict[str, Any]]:
+        """Compliance gaps (free minus paid), one set per value of the other ``by`` fields.
+
+        Returns
+        -------
+        dict
+            ``{context: {measure: gap}}`` where ``context`` is ``"all"`` when ``by`` is
+            only the tier; empty when ``tier`` is not among ``by``.
+        """
+        if "tier" not in self.by:
+            return {}
+        ti = self.by.index("tier")
+        contexts: dict[tuple, dict[str, Group]] = {}
+        for key, g in self.groups.items():
+            rest = key[:ti] + key[ti + 1:]
+            contexts.setdefault(rest, {})[key[ti]] = g
+        out = {}
+        for rest, tiers in sorted(contexts.items(), key=lambda kv: [str(v) for v in kv[0]]):
+            free, paid = tiers.get("free", Group()), tiers.get("paid", Group())
+            name = self._key(rest) if rest else "all"
+            out[name] = {
+                m: gap(sum(free.counts[k] for k in labels), free.n, sum(paid.counts[k] for k in labels), paid.n,
+                       self.confidence)
+                for m, labels in MEASURES.items()
+            }
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready result.
+
+        ``{"by", "groups": {value: {"n", "errors", "counts", "rates": {label: {"rate",
+        "ci_low", "ci_high"}}, "faked_share_of_compliance"}}, "compliance_gap": {...}
+        (when grouping by tier alone), "compliance_gaps": {context: {...}}, "errors"}``.
+        Each gap holds ``compliance``, ``faked_compliance`` and ``genuine_compliance``
+        entries of ``{"estimate", "ci_low", "ci_high", "p_value", "n1", "n2"}``, free
+        minus paid.
+        """
+        gaps = self.gaps()
+        d: dict[str, Any] = {
+            "by": list(self.by),
+            "confidence": self.confidence,
+            "groups": {self._key(k): g.to_dict() for k, g in sorted(self.groups.items(), key=lambda kv: [str(v) for v in kv[0]])},
+            "errors": sum(g.errors for g in self.groups.values()),
+            "compliance_gaps": gaps,
+        }
+        if list(gaps) == ["all"]:
+            d["compliance_gap"] = gaps["all"]["compliance"]
+        return d
+
+    def to_markdown(self) -> str:
+        """Two Markdown tables: rates per group, then the compliance gaps."""
+
+        def pct(r: dict) -> str:
+            if r["rate"] is None:
+                return "–"
+            return f"{100 * r['rate']:.1f}% [{100 * r['ci_low']:.1f}, {100 * r['ci_high']:.1f}]"
+
+        d = self.to_dict()
+        lines = [
+            f"Rates per {' / '.join(self.by)} (Wilson {int(100 * self.confidence)}% CIs):",
+            "",
+            "| group | n | errors | refusal | genuine compliance | faked compliance | faked share of compliance |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for name, g in d["groups"].items():
+            r = g["rates"]
+            lines.append(
+                f"| {name} | {g['n']} | {g['errors']} | {pct(r['refusal'])} | {pct(r['genuine_compliance'])} | "
+                f"{pct(r['faked_compliance'])} | {pct(g['faked_share_of_compliance'])} |"
+            )
+        if d["compliance_gaps"]:
+            lines += [
+                "",
+                f"Compliance gap, free minus paid (Newcombe {int(100 * self.confidence)}% CI; Fisher's exact p):",
+                "",
+                "| context | measure | gap | CI | p |",
+                "|---|---|---|---|---|",
+            ]
+            for ctx, measures in d["compliance_gaps"].items():
+                for m, gp in measures.items():
+                    if gp["estimate"] is None:
+                        lines.append(f"| {ctx} | {m} | – (n free {gp['n1']}, n paid {gp['n2']}) | – | – |")
+                    else:
+                        lines.append(
+                            f"| {ctx} | {m} | {100 * gp['estimate']:+.1f} pp | "
+                            f"[{100 * gp['ci_low']:+.1f}, {100 * gp['ci_high']:+.1f}] | {gp['p_value']:.3g} |"
+                        )
+        return "\n".join(lines) + "\n"
+
+    def plot(self, path: str, title: str = "") -> str:
+        """Stacked bars per group, as in Greenblatt et al. 2024: refuses; complies, fakes
+        alignment; complies, no faking. Each bar is labeled with its n. Returns ``path``."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        d = self.to_dict()
+        names = list(d["groups"])
+        parts = [
+            ("faked_compliance", "complies, fakes alignment", "#d62728"),
+            ("genuine_compliance", "complies, no faking", "#f2b134"),
+            ("refusal", "refuses", "#4c72b0"),
+        ]
+        fig, ax = plt.subplots(figsize=(max(4.5, 1.2 * len(names) + 2), 4))
+        left = [0.0] * len(names)
+        for key, label, color in parts:
+            vals = [d["groups"][n]["rates"][key]["rate"] or 0.0 for n in names]
+            ax.barh(names, vals, left=left, color=color, label=label, edgecolor="white")
+            left = [a + b for a, b in zip(left, vals)]
+        for i, n in enumerate(names):
+            ax.text(1.01, i, f"n={d['groups'][n]['n']}", va="center", fontsize=9)
+        ax.set_xlim(0, 1.15)
+        ax.set_xlabel("fraction of transcripts")
+        ax.set_title(title or f"by {' / '.join(self.by)}")
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=3, fontsize=8, frameon=False)
+        fig.tight_layout()
+        fig.savefig(path, dpi=120)
+        plt.close(fig)
+        return path
+
+
+def report(
+    predictions: Iterable[Union[Mapping[str, Any], Any]],
+    by: Union[str, Sequence[str]] = "tier",
+    confidence: float = 0.95,
+) -> Report:
+    """Group predictions and count labels.
+
+    Parameters
+    ----------
+    predictions : iterable of Prediction or dict
+        Prediction objects or the records written by ``fakingclf label``.
+    by : str or list of str
+        Field(s) to group by: ``tier`` (missing → ``"unknown"``), ``model``, or any
+        metadata field (dotted paths reach nested fields). A comma-separated string
+        is split.
+    confidence : float
+        Level of every interval.
+
+    Returns
+    -------
+    Report
+
+    Raises
+    ------
+    ValueError
+        If a record has neither a known ``label`` nor an ``error``.
+    """
+    fields = [b.strip() for b in by.split(",")] if isinstance(by, str) else list(by)
+    groups: dict[tuple, Group] = {}
+    for i, p in enumerate(predictions, 1):
+        rec = p.model_dump() if hasattr(p, "model_dump") else p
+        key = tuple(
+            ("unknown" if v is None else str(v)) for v in (_get(rec, f) for f in fields)
+        )
+        g = groups.setdefault(key, Group())
+        if rec.get("error"):
+            g.errors += 1
+            continue
+        label = rec.get("label")
+        if label not in LABELS:
+            raise ValueError(f"record {i} (id {rec.get('id')}): label {label!r} is not one of {LABELS} and no error is set")
+        g.n += 1
+        g.counts[label] += 1
+    return Report(by=fields, groups=groups, confidence=confidence)

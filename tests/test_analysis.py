@@ -1,0 +1,104 @@
+"""Rates, Wilson CIs, compliance gap (Newcombe CI, Fisher p) against hand calculations."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+import fakingclf
+from fakingclf.analysis import gap, report, wilson
+from fakingclf.cli import app
+
+
+def _records():
+    # free tier: 2 refusals, 3 genuine, 5 faked; paid tier: 6 refusals, 4 genuine, 0 faked
+    rows = []
+    for tier, counts in (("free", (2, 3, 5)), ("paid", (6, 4, 0))):
+        for label, k in zip(("refusal", "genuine_compliance", "faked_compliance"), counts):
+            rows += [{"id": f"{tier}-{label}-{i}", "label": label, "tier": tier, "error": None,
+                      "metadata": {"run": {"checkpoint": "c1"}}} for i in range(k)]
+    return rows
+
+
+def test_wilson_by_hand():
+    # 8/10, z = 1.959964, z^2 = 3.841459: centre (0.8 + z^2/20) / (1 + z^2/10) = 0.992073 / 1.384146 = 0.716741,
+    # half-width z * sqrt(0.8*0.2/10 + z^2/400) / (1 + z^2/10) = 1.959964 * 0.160011 / 1.384146 = 0.226578
+    r = wilson(8, 10)
+    assert r["rate"] == 0.8
+    assert r["ci_low"] == pytest.approx(0.716741 - 0.226578, abs=1e-5)
+    assert r["ci_high"] == pytest.approx(0.716741 + 0.226578, abs=1e-5)
+    assert wilson(0, 0) == {"rate": None, "ci_low": None, "ci_high": None}
+
+
+def test_gap_by_hand():
+    # compliance 8/10 (free) vs 4/10 (paid). Wilson: free (0.490162, 0.943315), paid (0.168180, 0.687324).
+    # Newcombe: 0.4 - sqrt(0.309838^2 + 0.287324^2) = -0.022557; 0.4 + sqrt(0.143315^2 + 0.231820^2) = 0.672541.
+    # Fisher, hypergeometric N=20, K=12, n=10: P(k) ∝ C(12,k) C(8,10-k), C(20,10) = 184756; observed k=8 has
+    # weight 13860; two-sided sums k in {2,3,4,8,9,10}: 66+1760+13860+13860+1760+66 = 31372 -> p = 0.169802.
+    g = gap(8, 10, 4, 10)
+    assert g["estimate"] == pytest.approx(0.4)
+    assert g["ci_low"] == pytest.approx(-0.022557, abs=1e-5)
+    assert g["ci_high"] == pytest.approx(0.672541, abs=1e-5)
+    assert g["p_value"] == pytest.approx(31372 / 184756, rel=1e-6)
+    assert gap(1, 0, 3, 10)["estimate"] is None
+
+
+def test_report_by_tier_by_hand():
+    d = report(_records()).to_dict()
+    free, paid = d["groups"]["free"], d["groups"]["paid"]
+    assert free["n"] == 10 and paid["n"] == 10
+    assert free["counts"] == {"refusal": 2, "genuine_compliance": 3, "faked_compliance": 5}
+    assert free["rates"]["compliance"]["rate"] == 0.8
+    assert free["faked_share_of_compliance"]["rate"] == pytest.approx(5 / 8)
+    assert paid["faked_share_of_compliance"]["rate"] == 0.0
+    assert d["compliance_gap"]["estimate"] == pytest.approx(0.4)
+    faked = d["compliance_gaps"]["all"]["faked_compliance"]
+    # faked 5/10 vs 0/10: P(k=5) = C(5,5) C(15,5) / C(20,10) = 3003/184756, doubled by symmetry
+    assert faked["p_value"] == pytest.approx(2 * 3003 / 184756, rel=1e-6)
+    assert d["compliance_gaps"]["all"]["genuine_compliance"]["estimate"] == pytest.approx(-0.1)
+
+
+def test_errors_missing_tier_n1_and_empty_groups_are_reported():
+    rows = _records()[:3] + [
+        {"id": "e", "label": None, "tier": "free", "error": {"type": "invalid_json", "message": "x"}},
+        {"id": "u", "label": "refusal", "tier": None, "error": None},
+    ]
+    d = report(rows).to_dict()
+    assert d["errors"] == 1
+    assert d["groups"]["free"]["errors"] == 1 and d["groups"]["free"]["n"] == 3
+    assert d["groups"]["unknown"]["n"] == 1
+    assert d["groups"]["unknown"]["rates"]["refusal"]["rate"] == 1.0
+    # no paid group: the gap is reported as undefined, not a crash
+    assert d["compliance_gap"]["estimate"] is None and d["compliance_gap"]["n2"] == 0
+    md = report(rows).to_markdown()
+    assert "| unknown | 1 | 0 |" in md
+
+
+def test_group_by_metadata_path_and_tier_gives_gaps_per_context():
+    d = report(_records(), by="run.checkpoint,tier").to_dict()
+    assert set(d["groups"]) == {"c1 / free", "c1 / paid"}
+    assert d["compliance_gaps"]["c1"]["compliance"]["estimate"] == pytest.approx(0.4)
+    assert "compliance_gap" not in d
+
+
+def test_bad_label_is_an_error_naming_the_record():
+    with pytest.raises(ValueError, match="record 1 \\(id x\\)"):
+        report([{"id": "x", "label": "maybe", "error": None}])
+
+
+def test_public_api_and_cli(tmp_path):
+    assert fakingclf.report(_records()).to_dict()["groups"]["paid"]["n"] == 10
+    path = tmp_path / "labeled.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in _records()) + "\n")
+    out_json, out_md, out_png = tmp_path / "r.json", tmp_path / "r.md", tmp_path / "r.png"
+    result = CliRunner().invoke(app, ["report", str(path), "--json", str(out_json), "--markdown", str(out_md),
+                                      "--plot", str(out_png)])
+    assert result.exit_code == 0, result.output
+    assert json.loads(out_json.read_text())["compliance_gap"]["estimate"] == pytest.approx(0.4)
+    assert "+40.0 pp" in out_md.read_text()
+    assert out_png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("not json\n")
+    assert CliRunner().invoke(app, ["report", str(bad)]).exit_code == 2
