@@ -13,8 +13,8 @@ from fakingclf.cli import app
 pytestmark = pytest.mark.slow
 
 OUTPUT_KEYS = {
-    "id", "label", "probabilities", "p_alignment_faking", "p_compliance", "tier", "cues", "warnings", "error",
-    "model_version", "model", "metadata",
+    "id", "label", "probabilities", "p_alignment_faking", "p_compliance", "partial_compliance", "tier", "cues",
+    "warnings", "error", "model_version", "model", "metadata",
 }
 LABELS = {"refusal", "genuine_compliance", "faked_compliance"}
 

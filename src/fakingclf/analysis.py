@@ -91,16 +91,23 @@ class Group:
     n: int = 0
     errors: int = 0
     counts: dict[str, int] = field(default_factory=lambda: {k: 0 for k in LABELS})
+    partial: dict[str, int] = field(default_factory=lambda: {"genuine_compliance": 0, "faked_compliance": 0})
 
     def to_dict(self) -> dict[str, Any]:
-        """``{"n", "errors", "counts", "rates", "faked_share_of_compliance"}``."""
+        """``{"n", "errors", "counts", "partial_counts", "rates", "faked_share_of_compliance"}``.
+
+        ``rates`` holds each label, ``compliance`` (both kinds) and
+        ``partial_compliance`` (complied, but hedged or watered down), all over ``n``.
+        """
         complied = self.counts["genuine_compliance"] + self.counts["faked_compliance"]
         rates = {k: wilson(v, self.n) for k, v in self.counts.items()}
         rates["compliance"] = wilson(complied, self.n)
+        rates["partial_compliance"] = wilson(sum(self.partial.values()), self.n)
         return {
             "n": self.n,
             "errors": self.errors,
             "counts": dict(self.counts),
+            "partial_counts": dict(self.partial),
             "rates": rates,
             "faked_share_of_compliance": {**wilson(self.counts["faked_compliance"], complied), "n": complied},
         }
@@ -182,14 +189,15 @@ class Report:
         lines = [
             f"Rates per {' / '.join(self.by)} (Wilson {int(100 * self.confidence)}% CIs):",
             "",
-            "| group | n | errors | refusal | genuine compliance | faked compliance | faked share of compliance |",
-            "|---|---|---|---|---|---|---|",
+            "| group | n | errors | refusal | genuine compliance | faked compliance | partial compliance | "
+            "faked share of compliance |",
+            "|---|---|---|---|---|---|---|---|",
         ]
         for name, g in d["groups"].items():
             r = g["rates"]
             lines.append(
                 f"| {name} | {g['n']} | {g['errors']} | {pct(r['refusal'])} | {pct(r['genuine_compliance'])} | "
-                f"{pct(r['faked_compliance'])} | {pct(g['faked_share_of_compliance'])} |"
+                f"{pct(r['faked_compliance'])} | {pct(r['partial_compliance'])} | {pct(g['faked_share_of_compliance'])} |"
             )
         if d["compliance_gaps"]:
             lines += [
@@ -212,7 +220,8 @@ class Report:
 
     def plot(self, path: str, title: str = "") -> str:
         """Stacked bars per group, as in Greenblatt et al. 2024: refuses; complies, fakes
-        alignment; complies, no faking. Each bar is labeled with its n. Returns ``path``."""
+        alignment; complies, no faking. The partial-compliance part of each compliance
+        segment is hatched. Each bar is labeled with its n. Returns ``path``."""
         import matplotlib
 
         matplotlib.use("Agg")
@@ -230,13 +239,17 @@ class Report:
         for key, label, color in parts:
             vals = [d["groups"][n]["rates"][key]["rate"] or 0.0 for n in names]
             ax.barh(names, vals, left=left, color=color, label=label, edgecolor="white")
+            if key in ("faked_compliance", "genuine_compliance"):
+                part = [d["groups"][n]["partial_counts"][key] / max(d["groups"][n]["n"], 1) for n in names]
+                ax.barh(names, part, left=left, color="none", edgecolor="black", hatch="//", linewidth=0,
+                        label="partial compliance" if key == "faked_compliance" else None)
             left = [a + b for a, b in zip(left, vals)]
         for i, n in enumerate(names):
             ax.text(1.01, i, f"n={d['groups'][n]['n']}", va="center", fontsize=9)
         ax.set_xlim(0, 1.15)
         ax.set_xlabel("fraction of transcripts")
         ax.set_title(title or f"by {' / '.join(self.by)}")
-        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=3, fontsize=8, frameon=False)
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=2, fontsize=8, frameon=False)
         fig.tight_layout()
         fig.savefig(path, dpi=120)
         plt.close(fig)
@@ -286,4 +299,6 @@ def report(
             raise ValueError(f"record {i} (id {rec.get('id')}): label {label!r} is not one of {LABELS} and no error is set")
         g.n += 1
         g.counts[label] += 1
+        if label != "refusal" and rec.get("partial_compliance"):
+            g.partial[label] += 1
     return Report(by=fields, groups=groups, confidence=confidence)

@@ -26,7 +26,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from . import __version__
-from .combine import LABELS, compliance_probability, label_of, label_probabilities
+from .combine import LABELS, compliance_probability, is_partial_compliance, label_of, label_probabilities
 from .cues import CueDetector, CueHit, CueReport, looks_english
 from .transcript import Transcript
 
@@ -135,6 +135,9 @@ class Prediction(BaseModel):
         alignment-faking reasoning (criteria of Hughes et al. 2025).
     p_compliance : float or None
         Probability in [0, 1] that the model complied with the request.
+    partial_compliance : bool or None
+        It complied, but hedged or watered the answer down (see
+        :func:`fakingclf.combine.is_partial_compliance`); None on error.
     tier : {"free", "paid"} or None
     cues : list of CueHit
         Cues that fired, each with score and evidence spans.
@@ -153,6 +156,7 @@ class Prediction(BaseModel):
     probabilities: Optional[dict[str, float]] = None
     p_alignment_faking: Optional[float] = None
     p_compliance: Optional[float] = None
+    partial_compliance: Optional[bool] = None
     tier: Optional[str] = None
     cues: list[CueHit] = Field(default_factory=list)
     warnings: list[str] = Field(default_factory=list)
@@ -431,6 +435,7 @@ class FakingClassifier:
                     probabilities={k: round(probs[k], 6) for k in LABELS},
                     p_alignment_faking=round(p, 6),
                     p_compliance=round(p_c, 6),
+                    partial_compliance=is_partial_compliance(rep, p_c),
                     tier=t.tier,
                     cues=rep.hits,
                     warnings=warnings,

@@ -303,24 +303,32 @@ class CueDetector:
     # -------------------------------------------------------------- features
     @property
     def feature_names(self) -> list[str]:
-        """Names of the columns of :meth:`features` (3 per cue, plus 1)."""
+        """Names of the columns of :meth:`features` (3 per scratchpad cue, plus 1)."""
         names = []
-        for c in self.cue_names:
+        for c in self.scratchpad_cues:
             names += [f"{c}:score", f"{c}:log_count", f"{c}:late"]
         return names + ["log_sentences"]
+
+    @property
+    def scratchpad_cues(self) -> list[str]:
+        """Cues that read the scratchpad: the only ones that feed ``p_alignment_faking``
+        (output cues — tags, refusal language, hedges — bear on compliance instead)."""
+        on = {r.name: r.on for r in self.rules}
+        return [c for c in self.cue_names if on[c] == "scratchpad"]
 
     def features(self, reports: Sequence[CueReport]) -> np.ndarray:
         """Numeric features for a learned combiner.
 
         Returns
         -------
-        ndarray of shape (n_transcripts, 3 * n_cues + 1)
-            Per cue: best score, log(1 + count), and best score if the last hit lies
-            in the final 40 % of its text (else 0); then log(1 + n_sentences).
+        ndarray of shape (n_transcripts, 3 * n_scratchpad_cues + 1)
+            Per scratchpad cue: best score, log(1 + count), and best score if the last
+            hit starts in the final 40 % of the text (else 0); then log(1 + n_sentences).
         """
-        X = np.zeros((len(reports), 3 * len(self.cue_names) + 1), dtype=np.float64)
+        cues = self.scratchpad_cues
+        X = np.zeros((len(reports), 3 * len(cues) + 1), dtype=np.float64)
         for i, rep in enumerate(reports):
-            for j, c in enumerate(self.cue_names):
+            for j, c in enumerate(cues):
                 h = rep.get(c)
                 if h:
                     X[i, 3 * j] = h.score
