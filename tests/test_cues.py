@@ -308,11 +308,11 @@ def test_hits_follow_cue_order(detector):
 def test_feature_names(detector):
     names = detector.feature_names
     assert detector.cue_names == CUE_NAMES
-    # only scratchpad cues feed p_alignment_faking; output cues bear on compliance
-    scratchpad_cues = [c for c in CUE_NAMES if c not in OUTPUT_CUES]
-    assert detector.scratchpad_cues == scratchpad_cues
-    assert len(names) == 3 * len(scratchpad_cues) + 1
-    assert not any(n.split(":")[0] in OUTPUT_CUES for n in names)
+    # only scratchpad cues feed p_alignment_faking; output cues and the partial-compliance plan do not
+    feature_cues = [c for c in CUE_NAMES if c not in OUTPUT_CUES and c != "watered_down_plan"]
+    assert detector.feature_cues == feature_cues
+    assert len(names) == 3 * len(feature_cues) + 1
+    assert not any(n.split(":")[0] in OUTPUT_CUES | {"watered_down_plan"} for n in names)
     assert names[:3] == ["training_awareness:score", "training_awareness:log_count", "training_awareness:late"]
     assert names[-1] == "log_sentences"
     assert len(set(names)) == len(names)
@@ -341,7 +341,7 @@ def test_features_shape_and_values(detector):
 
 
 def test_features_of_no_reports(detector):
-    assert detector.features([]).shape == (0, 3 * len(detector.scratchpad_cues) + 1)
+    assert detector.features([]).shape == (0, 3 * len(detector.feature_cues) + 1)
 
 
 def test_sentences_offsets(detector):

@@ -93,6 +93,7 @@ class _Rule:
     distant: float = 1.0
     regex: Optional[re.Pattern] = None
     criterion: Optional[int] = None
+    feature: bool = True
     description: str = ""
 
 
@@ -128,6 +129,7 @@ def load_rules(path: Optional[str] = None) -> list[_Rule]:
                 distant=float(r.get("distant", 1.0)),
                 regex=re.compile(r["regex"], re.IGNORECASE) if r.get("regex") else None,
                 criterion=r.get("criterion"),
+                feature=bool(r.get("feature", True)),
                 description=r.get("description", ""),
             )
         )
@@ -303,29 +305,30 @@ class CueDetector:
     # -------------------------------------------------------------- features
     @property
     def feature_names(self) -> list[str]:
-        """Names of the columns of :meth:`features` (3 per scratchpad cue, plus 1)."""
+        """Names of the columns of :meth:`features` (3 per feature cue, plus 1)."""
         names = []
-        for c in self.scratchpad_cues:
+        for c in self.feature_cues:
             names += [f"{c}:score", f"{c}:log_count", f"{c}:late"]
         return names + ["log_sentences"]
 
     @property
-    def scratchpad_cues(self) -> list[str]:
-        """Cues that read the scratchpad: the only ones that feed ``p_alignment_faking``
-        (output cues — tags, refusal language, hedges — bear on compliance instead)."""
-        on = {r.name: r.on for r in self.rules}
-        return [c for c in self.cue_names if on[c] == "scratchpad"]
+    def feature_cues(self) -> list[str]:
+        """Cues that feed ``p_alignment_faking``: those that read the scratchpad and are
+        not marked ``"feature": false`` (output cues — tags, refusal language, hedges —
+        and the partial-compliance plan bear on compliance instead)."""
+        used = {r.name for r in self.rules if r.on == "scratchpad" and r.feature}
+        return [c for c in self.cue_names if c in used]
 
     def features(self, reports: Sequence[CueReport]) -> np.ndarray:
         """Numeric features for a learned combiner.
 
         Returns
         -------
-        ndarray of shape (n_transcripts, 3 * n_scratchpad_cues + 1)
-            Per scratchpad cue: best score, log(1 + count), and best score if the last
+        ndarray of shape (n_transcripts, 3 * len(feature_cues) + 1)
+            Per feature cue (:attr:`feature_cues`): best score, log(1 + count), and best score if the last
             hit starts in the final 40 % of the text (else 0); then log(1 + n_sentences).
         """
-        cues = self.scratchpad_cues
+        cues = self.feature_cues
         X = np.zeros((len(reports), 3 * len(cues) + 1), dtype=np.float64)
         for i, rep in enumerate(reports):
             for j, c in enumerate(cues):
