@@ -39,7 +39,7 @@ import numpy as np
 from fakingclf.baselines import bag_of_words, keyword_model
 from fakingclf.classifier import FakingClassifier, Features
 from fakingclf.metrics import binary_metrics
-from fakingclf.train import load_labeled
+from fakingclf.train import load_labeled, out_of_fold
 
 
 def splits(y, origins, seed=0):
@@ -49,13 +49,6 @@ def splits(y, origins, seed=0):
         "5-fold CV": list(StratifiedKFold(5, shuffle=True, random_state=seed).split(np.zeros(len(y)), y)),
         "leave-one-origin-out": [(np.where(origins != o)[0], np.where(origins == o)[0]) for o in sorted(set(origins))],
     }
-
-
-def oof(fit_predict, n, folds):
-    p = np.full(n, np.nan)
-    for tr, te in folds:
-        p[te] = fit_predict(tr, te)
-    return p
 
 
 def main(argv=None):
@@ -119,7 +112,7 @@ def main(argv=None):
     for proto, folds in splits(y, origins).items():
         block = {}
         for name, fp in methods.items():
-            p = oof(fp, len(y), folds)
+            p = out_of_fold(fp, len(y), folds)
             block[name] = {
                 "overall": binary_metrics(y, p),
                 "per_origin": {o: binary_metrics(y[origins == o], p[origins == o]) for o in sorted(set(origins))},

@@ -16,26 +16,11 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from .classifier import FakingClassifier, Features
+from .classifier import FakingClassifier
 from .metrics import binary_metrics, reliability_diagram
-from .train import NEGATIVE, POSITIVE, load_labeled
+from .train import NEGATIVE, POSITIVE, load_labeled, out_of_fold
 
-__all__ = ["evaluate_files", "out_of_fold"]
-
-
-def out_of_fold(
-    X: Features, y: np.ndarray, make_clf, splits: Sequence[tuple[np.ndarray, np.ndarray]]
-) -> np.ndarray:
-    """Out-of-fold ``p_alignment_faking``: for each (train, test) split fit on train, predict test.
-
-    Returns
-    -------
-    ndarray of shape (n_samples,)
-    """
-    p = np.full(len(y), np.nan)
-    for tr, te in splits:
-        p[te] = make_clf().fit_features(X[tr], y[tr]).proba_from_features(X[te])
-    return p
+__all__ = ["evaluate_files"]
 
 
 def evaluate_files(
@@ -110,7 +95,10 @@ def evaluate_files(
                 raise ValueError(f"--leave-one-group-out {leave_one_group_out}: need at least 2 groups, got {values}")
             splits = [(np.where(groups != v)[0], np.where(groups == v)[0]) for v in values]
             mode = f"training method, leave one '{leave_one_group_out}' out"
-        p = out_of_fold(X, y, lambda: FakingClassifier(**params), splits)
+        p = out_of_fold(
+            lambda tr, te: FakingClassifier(**params).fit_features(X[tr], y[tr]).proba_from_features(X[te]),
+            len(y), splits,
+        )
     else:
         p = base.predict_proba(ts)
         mode = f"model {base.version}"

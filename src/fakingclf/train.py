@@ -33,7 +33,7 @@ from .classifier import FakingClassifier, Features
 from .metrics import binary_metrics, expected_calibration_error  # noqa: F401  (re-exported)
 from .transcript import Transcript, TranscriptError
 
-__all__ = ["load_labeled", "train_from_files", "metrics", "evaluate_protocols", "write_model_card"]
+__all__ = ["load_labeled", "train_from_files", "metrics", "out_of_fold", "evaluate_protocols", "write_model_card"]
 
 POSITIVE = {"alignment_faking", "faked_compliance", "af", "1", "true", "yes"}
 NEGATIVE = {"aligned", "genuine_compliance", "refusal", "not_alignment_faking", "0", "false", "no"}
@@ -134,8 +134,23 @@ def _grouped(y, p, groups, threshold) -> dict[str, Any]:
     return {str(g): metrics(y[groups == g], p[groups == g], threshold) for g in sorted(set(groups))}
 
 
-def _oof(fit_predict: Callable, n: int, splits) -> np.ndarray:
-    p = np.zeros(n)
+def out_of_fold(fit_predict: Callable, n: int, splits) -> np.ndarray:
+    """Out-of-fold scores: ``fit_predict(train_idx, test_idx)`` fills each test fold.
+
+    Parameters
+    ----------
+    fit_predict : callable
+        Fits on the rows ``train_idx`` and returns scores for the rows ``test_idx``.
+    n : int
+        Number of samples.
+    splits : iterable of (train_idx, test_idx)
+
+    Returns
+    -------
+    ndarray of shape (n,)
+        NaN where no fold predicted a row.
+    """
+    p = np.full(n, np.nan)
     for tr, te in splits:
         p[te] = fit_predict(tr, te)
     return p
@@ -175,7 +190,7 @@ def evaluate_protocols(
             continue
         block = {}
         for who, fp in (("model", model_fp), ("bag_of_words", baseline(bag_of_words)), ("keywords", baseline(keyword_model))):
-            p = _oof(fp, n, splits)
+            p = out_of_fold(fp, n, splits)
             block[who] = {"overall": metrics(y, p, threshold), "per_origin": _grouped(y, p, origins, threshold)}
         out[name] = block
     return out

@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 Tier = Literal["free", "paid"]
 Tag = Literal["accepted", "rejected"]
 
-__all__ = ["Transcript", "TranscriptError", "parse_tier", "id_string"]
+__all__ = ["Transcript", "TranscriptError", "parse_tier", "id_string", "output_tag"]
 
 
 class TranscriptError(ValueError):
@@ -111,8 +111,9 @@ def parse_tier(value: Any) -> Optional[Tier]:
     return None
 
 
-def _tag_of(output: str) -> Optional[Tag]:
-    """Accept/reject tag anywhere in an output (the first one found wins)."""
+def output_tag(output: str) -> Optional[Tag]:
+    """``"accepted"`` / ``"rejected"`` for the first ``<request_fully_accepted/>`` or
+    ``<rejected/>`` anywhere in ``output`` (any case and spacing); None when neither."""
     a, r = _ACCEPT.search(output), _REJECT.search(output)
     if a and (not r or a.start() < r.start()):
         return "accepted"
@@ -549,6 +550,6 @@ def _parse_tagged(text: str) -> dict[str, Any]:
         warnings.append("empty scratchpad block ignored")
     out["draft_outputs"] = drafts
     out["output"] = output
-    out["tag"] = _tag_of(output) if output else None
+    out["tag"] = output_tag(output) if output else None
     out["truncated"] = truncated
     return out
