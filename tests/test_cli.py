@@ -14,7 +14,7 @@ pytestmark = pytest.mark.slow
 
 OUTPUT_KEYS = {
     "id", "label", "probabilities", "p_alignment_faking", "p_compliance", "partial_compliance", "tier", "cues",
-    "warnings", "error", "model_version", "model", "metadata",
+    "warnings", "error", "model_version", "model", "format", "metadata",
 }
 LABELS = {"refusal", "genuine_compliance", "faked_compliance"}
 

@@ -147,6 +147,9 @@ class Prediction(BaseModel):
     model_version : str
     model : str or None
         Name of the model that wrote the transcript, if given.
+    format : str or None
+        The layout the record was read as: ``tagged``, ``scratchpad``, ``messages``
+        or ``fields`` (None on error).
     metadata : dict
         Input fields passed through.
     """
@@ -163,6 +166,7 @@ class Prediction(BaseModel):
     error: Optional[dict[str, str]] = None
     model_version: str = ""
     model: Optional[str] = None
+    format: Optional[str] = None
     metadata: dict[str, Any] = Field(default_factory=dict)
 
     @classmethod
@@ -441,6 +445,7 @@ class FakingClassifier:
                     warnings=warnings,
                     model_version=self.version,
                     model=t.model,
+                    format=t.source_format,
                     metadata=t.metadata,
                 )
             )

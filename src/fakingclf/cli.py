@@ -74,13 +74,19 @@ def label(
     progress: Optional[bool] = typer.Option(
         None, "--progress/--no-progress", help="Progress bar on stderr (default: only on a terminal)."
     ),
+    text_field: Optional[str] = typer.Option(None, "--text-field", help="Dotted path of the transcript text "
+                                             "in a custom layout (e.g. response.body.text)."),
+    id_field: Optional[str] = typer.Option(None, "--id-field", help="Dotted path of the record id."),
+    tier_field: Optional[str] = typer.Option(None, "--tier-field", help="Dotted path of the tier "
+                                             "(free/paid or is_free_tier_user true/false)."),
 ) -> None:
     """Label every transcript in INPUT: one JSON object per input line, same order.
 
     Each input line is {"text": ...}, {"messages": [...]} or
     {"user_input"/"prompt": ..., "output"/"response": ...}, with optional "id",
     "tier" or "is_free_tier_user", "model"; other fields pass through under
-    "metadata". A bad line gives a record with "error" set and never stops the run.
+    "metadata". --text-field/--id-field/--tier-field read any other layout. INPUT may
+    be gzipped. A bad line gives a record with "error" set and never stops the run.
 
     Example:
 
@@ -120,7 +126,8 @@ def label(
             console=err, disable=not show, transient=True,
         ) as bar:
             task = bar.add_task("label", total=None)
-            for pred in label_lines(clf, fin, batch_size=batch_size):
+            mapping = {k: v for k, v in (("text", text_field), ("id", id_field), ("tier", tier_field)) if v}
+            for pred in label_lines(clf, fin, batch_size=batch_size, fields=mapping or None):
                 out.write(dump_prediction(pred))
                 summary.add(pred)
                 bar.advance(task)

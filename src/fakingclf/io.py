@@ -9,16 +9,17 @@ naming the line and the problem.
 
 from __future__ import annotations
 
+import io
 import sys
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import IO, Iterable, Iterator, Optional, Union
+from typing import IO, Any, Iterable, Iterator, Optional, Union
 
 import orjson
 
 from .transcript import Transcript, TranscriptError, id_string
 
-__all__ = ["read_records", "label_lines", "dump_prediction", "Summary", "open_input"]
+__all__ = ["read_records", "label_lines", "dump_prediction", "Summary", "open_input", "get_path", "remap"]
 
 
 @dataclass
@@ -33,14 +34,47 @@ class Item:
 
 
 def open_input(path: str) -> IO[bytes]:
-    """Open ``path`` for reading JSONL as bytes (``-`` = stdin).
+    """Open ``path`` for reading JSONL as bytes (``-`` = stdin; ``.gz`` files are
+    decompressed, as is gzip data on stdin).
 
     Lines are decoded one at a time by :func:`read_records`, so a line of invalid
     UTF-8 becomes a warning on that record, not a failure of the file.
     """
-    if path == "-":
-        return sys.stdin.buffer
-    return open(path, "rb")
+    import gzip
+
+    stream = sys.stdin.buffer if path == "-" else open(path, "rb")
+    if isinstance(stream, io.BufferedReader) and stream.peek(2)[:2] == b"\x1f\x8b":
+        return gzip.open(stream, "rb")
+    return stream
+
+
+def get_path(record: Any, path: str) -> Any:
+    """The value at a dotted ``path`` in nested objects and lists (``a.b.0.c``), or None."""
+    node = record
+    for part in path.split("."):
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and part.lstrip("-").isdigit() and -len(node) <= int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return None
+    return node
+
+
+def remap(record: dict, fields: dict[str, str]) -> dict:
+    """A record in a layout :meth:`Transcript.from_record` reads, from a custom one.
+
+    ``fields`` maps our names (``text``, ``id``, ``tier``, ``model``, ``messages``,
+    ``prompt``, ``response``, ``reasoning``…) to dotted paths in ``record``. The
+    top-level fields that no path starts from pass through as they are.
+    """
+    used = {path.split(".")[0] for path in fields.values()}
+    out = {k: v for k, v in record.items() if k not in used and k not in fields}
+    for name, path in fields.items():
+        value = get_path(record, path)
+        if value is not None:
+            out[name] = value
+    return out
 
 
 def _decode(line: Union[str, bytes], first: bool) -> tuple[str, Optional[str]]:
@@ -54,12 +88,14 @@ def _decode(line: Union[str, bytes], first: bool) -> tuple[str, Optional[str]]:
         return line.decode("utf-8", errors="replace"), f"invalid UTF-8 bytes replaced with U+FFFD ({e.reason})"
 
 
-def read_records(lines: Iterable[Union[str, bytes]]) -> Iterator[Item]:
+def read_records(lines: Iterable[Union[str, bytes]], fields: Optional[dict[str, str]] = None) -> Iterator[Item]:
     """Parse JSONL lines into transcripts, one :class:`Item` per non-blank line.
 
     Lines may be ``str`` or ``bytes`` (decoded as UTF-8; a byte-order mark on the
     first line is dropped; undecodable bytes are replaced, with a warning). Blank
     lines are skipped but still counted, so line numbers stay those of the file.
+
+    ``fields`` maps field names to dotted paths for a custom layout (see :func:`remap`).
 
     Never raises for bad content: the item carries the error instead
     (``invalid_json``, ``invalid_record``). A repeated id gets a warning.
@@ -82,6 +118,8 @@ def read_records(lines: Iterable[Union[str, bytes]]) -> Iterator[Item]:
         except orjson.JSONDecodeError as e:
             yield Item(n, error_type="invalid_json", error=f"line {n}: not valid JSON ({e})", id=str(n))
             continue
+        if fields and isinstance(rec, dict):
+            rec = remap(rec, fields)
         given = id_string(rec.get("id")) if isinstance(rec, dict) else None
         rid = str(n) if given is None else given
         try:
@@ -101,7 +139,9 @@ def read_records(lines: Iterable[Union[str, bytes]]) -> Iterator[Item]:
         yield Item(n, transcript=t, id=t.id)
 
 
-def label_lines(clf, lines: Iterable[Union[str, bytes]], batch_size: int = 32) -> Iterator:
+def label_lines(
+    clf, lines: Iterable[Union[str, bytes]], batch_size: int = 32, fields: Optional[dict[str, str]] = None
+) -> Iterator:
     """Label JSONL lines with ``clf`` (a fitted :class:`~fakingclf.FakingClassifier`).
 
     Yields
@@ -136,7 +176,7 @@ def label_lines(clf, lines: Iterable[Union[str, bytes]], batch_size: int = 32) -
                 yield Prediction.failed(it.id, it.error_type, it.error, model_version=clf.version)
 
     batch: list[Item] = []
-    for item in read_records(lines):
+    for item in read_records(lines, fields):
         batch.append(item)
         if len(batch) >= batch_size:
             yield from flush(batch)

@@ -258,11 +258,20 @@ class Transcript(BaseModel):
         for i, m in enumerate(messages):
             if not isinstance(m, dict) or "role" not in m:
                 raise TranscriptError(f"messages[{i}] is not an object with a 'role'")
-            content = _content_text(m.get("content"), i)
+            reasoning, content = _content_parts(m.get("content"), i)
             role = str(m["role"]).lower()
             if role in {"user", "human"}:
                 user_parts.append(content)
             elif role in {"assistant", "model", "ai"}:
+                # reasoning returned beside the content (OpenAI-compatible `reasoning_content`)
+                for key in ("reasoning_content", "reasoning", "thinking"):
+                    r = m.get(key)
+                    if isinstance(r, str) and r.strip():
+                        reasoning.insert(0, r)
+                        break
+                assistant_parts.extend(f"<SCRATCHPAD_REASONING>{r}</SCRATCHPAD_REASONING>" for r in reasoning)
+                if reasoning and content.strip() and not _ANY_KNOWN_TAG.search(content):
+                    content = f"<OUTPUT>{content}</OUTPUT>"  # the reply beside structured reasoning is the output
                 assistant_parts.append(content)
         if not any(p.strip() for p in assistant_parts):
             raise TranscriptError("no assistant message with text")
@@ -366,13 +375,19 @@ def _dedupe(warnings: list[str]) -> list[str]:
     return [w if c == 1 else f"{w} (x{c})" for w, c in counts.items()]
 
 
-def _content_text(content: Any, i: int) -> str:
+def _content_parts(content: Any, i: int) -> tuple[list[str], str]:
+    """Split a message's content into (reasoning blocks, text).
+
+    ``content`` is a string, or a list of blocks: Anthropic ``{"type": "thinking",
+    "thinking"}`` / ``{"type": "text", "text"}``, OpenAI ``{"type": "text" |
+    "output_text", "text"}`` and Responses ``{"type": "reasoning", "summary": [...]}``.
+    """
     if content is None:
-        return ""
+        return [], ""
     if isinstance(content, str):
-        return content
+        return [], content
     if isinstance(content, list):
-        parts = []
+        reasoning, parts = [], []
         for block in content:
             if isinstance(block, str):
                 parts.append(block)
@@ -380,10 +395,13 @@ def _content_text(content: Any, i: int) -> str:
                 kind = block.get("type")
                 if kind in {"thinking", "reasoning"}:
                     inner = block.get("thinking") or block.get("reasoning") or block.get("text") or ""
-                    parts.append(f"<SCRATCHPAD_REASONING>{inner}</SCRATCHPAD_REASONING>")
+                    if not inner and isinstance(block.get("summary"), list):  # OpenAI Responses reasoning item
+                        inner = "\n".join(x.get("text", "") for x in block["summary"] if isinstance(x, dict))
+                    if isinstance(inner, str) and inner.strip():
+                        reasoning.append(inner)
                 elif isinstance(block.get("text"), str):
                     parts.append(block["text"])
-        return "\n".join(parts)
+        return reasoning, "\n".join(parts)
     raise TranscriptError(f"messages[{i}].content must be a string or a list of blocks, got {type(content).__name__}")
 
 
