@@ -232,3 +232,43 @@ def test_api_type_errors_and_empty_input(default_classifier):
                                                          "pour lui aujourd'hui dans cette conversation.")])[0]
     assert "the scratchpad does not look like English: cue detectors are English-only" in p.warnings
     assert np.isclose(sum(p.probabilities.values()), 1.0)
+
+
+class _Payload:
+    """An object that runs code when it is rebuilt from a file: a model file must never load it."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __getstate__(self):
+        return {"marker": self.marker}
+
+    def __setstate__(self, state):
+        with open(state["marker"], "w") as f:
+            f.write("executed")
+        self.marker = state["marker"]
+
+
+def test_malicious_model_file_is_refused_without_running_it(tmp_path):
+    import skops.io as sio
+
+    marker = tmp_path / "executed.txt"
+    d = _copy_default_model(tmp_path)
+    sio.dump({"combiner": _Payload(str(marker)), "sentence_head": None}, d / "model.skops")
+    with pytest.raises(ModelLoadError, match="allow-list"):
+        FakingClassifier.load(d)
+    assert not marker.exists()
+    # the payload is live: loading it while trusting its type does run it
+    sio.load(d / "model.skops", trusted=sio.get_untrusted_types(file=d / "model.skops"))
+    assert marker.read_text() == "executed"
+
+
+def test_training_data_warnings():
+    from fakingclf.train import data_warnings
+
+    y = np.array([1] * 5 + [0] * 95)
+    g = np.array(["a"] * 50 + ["b"] * 50)
+    notes = data_warnings(y, g)
+    assert notes[0] == "class imbalance: only 5 of 100 examples are alignment_faking; figures will be unstable"
+    assert notes[1] == "origins with one class only (label confounded with origin): b"
+    assert data_warnings(np.array([1, 0] * 30), np.array(["a"] * 60)) == []

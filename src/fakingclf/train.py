@@ -33,7 +33,7 @@ from .classifier import FakingClassifier, Features
 from .metrics import binary_metrics, expected_calibration_error  # noqa: F401  (re-exported)
 from .transcript import Transcript, TranscriptError
 
-__all__ = ["load_labeled", "train_from_files", "metrics", "out_of_fold", "evaluate_protocols", "write_model_card"]
+__all__ = ["load_labeled", "data_warnings", "train_from_files", "metrics", "out_of_fold", "evaluate_protocols", "write_model_card"]
 
 POSITIVE = {"alignment_faking", "faked_compliance", "af", "1", "true", "yes"}
 NEGATIVE = {"aligned", "genuine_compliance", "refusal", "not_alignment_faking", "0", "false", "no"}
@@ -196,6 +196,27 @@ def evaluate_protocols(
     return out
 
 
+def data_warnings(y: np.ndarray, groups: np.ndarray) -> list[str]:
+    """Problems of a training set that do not stop training but weaken it.
+
+    Returns
+    -------
+    list of str
+        A class under 10 % of the data or under 20 examples; groups (origins) that
+        hold one class only, whose label is confounded with the group.
+    """
+    out = []
+    n, k = len(y), int(y.sum())
+    minority = min(k, n - k)
+    if minority < 20 or minority / n < 0.10:
+        which = "alignment_faking" if k <= n - k else "aligned"
+        out.append(f"class imbalance: only {minority} of {n} examples are {which}; figures will be unstable")
+    single = sorted(str(g) for g in set(groups) if len(set(y[groups == g])) == 1 and str(g) != "unknown")
+    if single and len(set(groups)) > 1:
+        out.append(f"origins with one class only (label confounded with origin): {', '.join(single)}")
+    return out
+
+
 def train_from_files(
     paths: Sequence[str],
     out_dir: str,
@@ -224,6 +245,9 @@ def train_from_files(
     """
     ts, y, origins, sha = load_labeled(paths, label_field)
     log(f"read {len(ts)} labeled transcripts ({int(y.sum())} alignment faking) from {len(paths)} file(s)")
+    notes = data_warnings(y, origins)
+    for n in notes:
+        log(f"warning: {n}")
     clf = FakingClassifier(**params)
     log("featurizing (cues + embeddings)…")
     X, _ = clf.featurize(ts)
@@ -235,6 +259,7 @@ def train_from_files(
             "n": int(len(y)),
             "n_alignment_faking": int(y.sum()),
             "origins": dict(Counter(origins.tolist())),
+            "warnings": notes,
         },
         "versions": _versions(),
     }
@@ -320,6 +345,7 @@ def write_model_card(
         f"- SHA-256: `{td['sha256']}`",
         "- Origins: " + ", ".join(f"`{k}` {v}" for k, v in sorted(td["origins"].items())),
         *([f"- Datasheet: `{datasheet}`."] if datasheet else []),
+        *[f"- Warning: {w}." for w in td.get("warnings", [])],
         "- Where origins are confounded with labels, judge by held-out origin as well as by random split.",
         "",
         "## Versions",
