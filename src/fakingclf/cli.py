@@ -361,6 +361,89 @@ def report_cmd(
         err.print(f"figure written to {plot}")
 
 
+def _write_jsonl(rows, output: str) -> None:
+    import orjson
+
+    data = b"".join(orjson.dumps(r) + b"\n" for r in rows)
+    if output == "-":
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+    else:
+        _writable_file(Path(output), "output")
+        Path(output).write_bytes(data)
+
+
+@app.command()
+def suggest(
+    input: str = typer.Argument(..., help="Unlabeled JSONL transcripts (any layout `label` reads), or -."),
+    n: int = typer.Option(50, "-n", min=1, help="How many to pick."),
+    diversity: float = typer.Option(0.5, "--diversity", min=0.0, max=1.0,
+                                    help="Weight of distance to earlier picks (0 = uncertainty only)."),
+    model: Optional[Path] = typer.Option(None, "--model", help="Model directory (default: the shipped model)."),
+    output: str = typer.Option("-", "--output", "-o", help="Where to write the picks as JSONL (- = stdout)."),
+) -> None:
+    """Pick the transcripts most worth annotating next: p_alignment_faking near the
+    threshold, spread out over the kinds of scratchpad (farthest-first on sentence
+    embeddings). Unreadable lines are skipped and counted.
+
+    Example:
+
+        fakingclf suggest dump.jsonl -n 50 -o to_annotate.jsonl
+    """
+    from .active import suggest as pick
+    from .classifier import FakingClassifier, ModelLoadError
+    from .io import open_input, read_records
+
+    if input != "-" and not Path(input).is_file():
+        _fail(f"input file not found: {input}")
+    try:
+        clf = FakingClassifier.load(model)
+    except ModelLoadError as e:
+        _fail(str(e))
+    fin = open_input(input)
+    try:
+        items = list(read_records(fin))
+    finally:
+        if fin is not sys.stdin.buffer:
+            fin.close()
+    ts = [it.transcript for it in items if it.transcript is not None]
+    skipped = len(items) - len(ts)
+    _write_jsonl(pick(clf, ts, n=n, diversity=diversity), output)
+    err.print(f"picked {min(n, len(ts))} of {len(ts)} transcripts" + (f"; {skipped} unreadable line(s) skipped" if skipped else ""))
+
+
+@app.command("label-issues")
+def label_issues_cmd(
+    data: List[str] = typer.Argument(..., help="Annotation JSONL file(s)."),
+    label_field: str = typer.Option("label", "--label-field", help="Field holding the label."),
+    model: Optional[Path] = typer.Option(None, "--model", help="Model whose parameters define the training method."),
+    cv: int = typer.Option(5, "--cv", min=2, help="Folds."),
+    output: str = typer.Option("-", "--output", "-o", help="Where to write the flagged records (- = stdout)."),
+) -> None:
+    """List annotations that look wrong: records whose label the training method, fit on
+    the other folds, gives a probability below 0.5; most doubtful first.
+
+    Example:
+
+        fakingclf label-issues annotations.jsonl -o doubtful.jsonl
+    """
+    from .active import label_issues
+    from .classifier import FakingClassifier, ModelLoadError
+    from .train import load_labeled
+
+    for p in data:
+        if not Path(p).is_file():
+            _fail(f"file not found: {p}")
+    try:
+        params = dict(FakingClassifier.load(model).info_.get("params", {}))
+        ts, y, _, _ = load_labeled(data, label_field)
+        rows = label_issues(ts, y, params, cv=cv)
+    except (ValueError, ModelLoadError) as e:
+        _fail(str(e))
+    _write_jsonl(rows, output)
+    err.print(f"{len(rows)} of {len(ts)} annotations disagree with the out-of-fold prediction")
+
+
 def main() -> None:  # pragma: no cover
     """Entry point for ``python -m fakingclf``."""
     app()
