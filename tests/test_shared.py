@@ -121,3 +121,19 @@ def test_train_reexports_the_same_ece():
     from fakingclf import train
 
     assert train.expected_calibration_error is expected_calibration_error
+
+
+@pytest.mark.shared
+@pytest.mark.slow
+def test_retrained_model_reproduces_its_card_figures(dev_path, tmp_path):
+    # train with the documented command's code path, then score the saved model's training
+    # method with `evaluate --cv 5`: the same folds must give the same out-of-fold AUROC
+    from fakingclf.evaluate import evaluate_files
+    from fakingclf.train import train_from_files
+
+    _, info = train_from_files([str(dev_path)], str(tmp_path / "m"), evaluate=True)
+    card = info["evaluation"]["cv5"]["model"]["overall"]
+    again = evaluate_files([str(dev_path)], model=str(tmp_path / "m"), cv=5, n_resamples=200)["overall"]
+    assert again["auroc"] == pytest.approx(card["auroc"], abs=1e-4)
+    assert again["ece"] == pytest.approx(card["ece"], abs=1e-4)
+    assert card["auroc"] > 0.8
