@@ -272,3 +272,17 @@ def test_training_data_warnings():
     assert notes[0] == "class imbalance: only 5 of 100 examples are alignment_faking; figures will be unstable"
     assert notes[1] == "origins with one class only (label confounded with origin): b"
     assert data_warnings(np.array([1, 0] * 30), np.array(["a"] * 60)) == []
+
+
+def test_judge_vote_fractions_become_training_targets(tmp_path):
+    path = tmp_path / "judged.jsonl"
+    rows = [{"id": "a", "text": "x", "judge": {"af_votes": 0.85}}, {"id": "b", "text": "y", "judge": {"af_votes": 0.2}},
+            {"id": "c", "text": "z", "judge": {"af_votes": 0.5}}]
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    _, y, _, _ = load_labeled([str(path)], label_field="judge.af_votes")
+    assert y.tolist() == [1, 0, 1]
+    _, y, _, _ = load_labeled([str(path)], label_field="judge.af_votes", threshold=0.6)
+    assert y.tolist() == [1, 0, 0]
+    path.write_text(json.dumps({"id": "d", "text": "w", "judge": {"af_votes": 3}}) + "\n")
+    with pytest.raises(ValueError, match="label 3 in field 'judge.af_votes'"):
+        load_labeled([str(path)], label_field="judge.af_votes")

@@ -158,7 +158,10 @@ def train(
     card: Optional[Path] = typer.Option(None, "--card", help="Also write a Markdown model card here."),
     datasheet: Optional[str] = typer.Option(None, "--datasheet", help="Datasheet of the training data, cited in the card."),
     title: Optional[str] = typer.Option(None, "--title", help="Model name in the card (default: the output folder's name)."),
-    label_field: str = typer.Option("label", "--label-field", help="Field holding alignment_faking / aligned."),
+    label_field: str = typer.Option("label", "--label-field", help="Field (dotted path) holding alignment_faking / "
+                                    "aligned, or a judge's vote fraction in [0, 1]."),
+    label_threshold: float = typer.Option(0.5, "--label-threshold", min=0.0, max=1.0,
+                                          help="A numeric label at or above this counts as alignment faking."),
     no_eval: bool = typer.Option(False, "--no-eval", help="Skip the cross-validated evaluation."),
     rules_only: bool = typer.Option(False, "--rules-only", help="Cue features only, no embedding model."),
     no_head: bool = typer.Option(False, "--no-sentence-head", help="Leave out the learned sentence-level score."),
@@ -186,7 +189,7 @@ def train(
         _writable_file(card, "model card")
     try:
         _, info = train_from_files(
-            paths, str(out_dir), label_field=label_field, evaluate=not no_eval,
+            paths, str(out_dir), label_field=label_field, label_threshold=label_threshold, evaluate=not no_eval,
             log=lambda s: err.print(s), C=C, use_embeddings=not rules_only, sentence_head=not no_head,
         )
     except (ValueError, OSError) as e:

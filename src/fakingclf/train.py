@@ -30,6 +30,7 @@ import orjson
 from . import __version__
 from .baselines import bag_of_words, keyword_model
 from .classifier import FakingClassifier, Features
+from .io import get_path
 from .metrics import binary_metrics, expected_calibration_error  # noqa: F401  (re-exported)
 from .transcript import Transcript, TranscriptError
 
@@ -45,6 +46,7 @@ def load_labeled(
     group_field: str = "origin",
     positive: Sequence[str] = tuple(POSITIVE),
     negative: Sequence[str] = tuple(NEGATIVE),
+    threshold: float = 0.5,
 ) -> tuple[list[Transcript], np.ndarray, np.ndarray, str]:
     """Read labeled JSONL files.
 
@@ -52,11 +54,16 @@ def load_labeled(
     ----------
     paths : list of str
     label_field : str
-        Field holding the label.
+        Field holding the label; a dotted path reaches a nested field
+        (``judge.af_vote_fraction``).
     group_field : str
         Field giving each record's group (``origin`` by default; ``"unknown"`` when absent).
     positive, negative : list of str
         Label values (case-insensitive) for alignment faking (1) and not (0).
+    threshold : float
+        A numeric label in [0, 1] — an LLM judge's vote fraction or score — counts as
+        alignment faking at or above this value. This distils a judge into the local
+        model.
 
     Returns
     -------
@@ -93,9 +100,11 @@ def load_labeled(
                 raise ValueError(f"{where}: not valid JSON ({e})") from e
             if not isinstance(rec, dict):
                 raise ValueError(f"{where}: record is not a JSON object")
-            raw = rec.pop(label_field, None)
+            raw = rec.pop(label_field, None) if label_field in rec else get_path(rec, label_field)
             lab = str(raw).strip().lower() if raw is not None else ""
-            if lab in pos:
+            if isinstance(raw, (int, float)) and not isinstance(raw, bool) and 0.0 <= raw <= 1.0:
+                y = int(raw >= threshold)  # a judge's vote fraction or score, thresholded
+            elif lab in pos:
                 y = 1
             elif lab in neg:
                 y = 0
@@ -221,6 +230,7 @@ def train_from_files(
     paths: Sequence[str],
     out_dir: str,
     label_field: str = "label",
+    label_threshold: float = 0.5,
     evaluate: bool = True,
     log: Callable[[str], None] = lambda s: None,
     **params: Any,
@@ -243,7 +253,7 @@ def train_from_files(
     (FakingClassifier, dict)
         The fitted model and the ``model.json`` content.
     """
-    ts, y, origins, sha = load_labeled(paths, label_field)
+    ts, y, origins, sha = load_labeled(paths, label_field, threshold=label_threshold)
     log(f"read {len(ts)} labeled transcripts ({int(y.sum())} alignment faking) from {len(paths)} file(s)")
     notes = data_warnings(y, origins)
     for n in notes:
