@@ -26,9 +26,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Optional, Sequence, Union
 
+from .combine import LABELS
+from .io import get_path
+
 __all__ = ["Report", "report", "wilson", "gap"]
 
-LABELS = ("refusal", "genuine_compliance", "faked_compliance")
 MEASURES = {
     "compliance": ("genuine_compliance", "faked_compliance"),
     "faked_compliance": ("faked_compliance",),
@@ -76,12 +78,7 @@ def _get(record: Mapping[str, Any], name: str) -> Any:
     """A field of a prediction record: top level first, then ``metadata`` (dotted paths allowed)."""
     if name in record and name != "metadata":
         return record[name]
-    node: Any = record.get("metadata") or {}
-    for part in name.split("."):
-        if not isinstance(node, Mapping) or part not in node:
-            return None
-        node = node[part]
-    return node
+    return get_path(record.get("metadata") or {}, name)
 
 
 @dataclass

@@ -50,6 +50,13 @@ def _fail(message: str) -> None:
     raise typer.Exit(2)
 
 
+def _require_files(paths, what: str = "file", stdin: bool = False) -> None:
+    """Exit 2 naming the first path that is not a file (``-`` passes when ``stdin``)."""
+    for p in paths:
+        if not (stdin and p == "-") and not Path(p).is_file():
+            _fail(f"{what} not found: {p}")
+
+
 def _writable_file(path: Path, what: str) -> None:
     """Exit 2 unless ``path`` can be created as a file (its parent is made if needed)."""
     if path.is_dir():
@@ -97,8 +104,7 @@ def label(
     from .classifier import FakingClassifier, ModelLoadError
     from .io import Summary, dump_prediction, label_lines, open_input
 
-    if input != "-" and not Path(input).is_file():
-        _fail(f"input file not found: {input}")
+    _require_files([input], "input file", stdin=True)
     if output != "-":
         out_path = Path(output)
         if input != "-" and out_path.exists() and out_path.resolve() == Path(input).resolve():
@@ -180,9 +186,7 @@ def train(
     from .train import train_from_files, write_model_card
 
     paths = data or [DEFAULT_SHARED]
-    for p in paths:
-        if not Path(p).is_file():
-            _fail(f"training data not found: {p}")
+    _require_files(paths, "training data")
     if out_dir.exists() and not out_dir.is_dir():
         _fail(f"--output {out_dir} exists and is not a folder")
     if card:
@@ -279,9 +283,7 @@ def evaluate(
     from .evaluate import evaluate_files
     from .train import NEGATIVE, POSITIVE
 
-    for p in data:
-        if not Path(p).is_file():
-            _fail(f"file not found: {p}")
+    _require_files(data)
     for path, what in ((json_out, "--json file"), (plot, "--plot file")):
         if path:
             _writable_file(path, what)
@@ -327,10 +329,9 @@ def report_cmd(
 
     from .analysis import report as make_report
 
+    _require_files(data, stdin=True)
     records = []
     for p in data:
-        if p != "-" and not Path(p).is_file():
-            _fail(f"file not found: {p}")
         stream = sys.stdin.buffer if p == "-" else open(p, "rb")
         try:
             for n, line in enumerate(stream, 1):
@@ -397,8 +398,7 @@ def suggest(
     from .classifier import FakingClassifier, ModelLoadError
     from .io import open_input, read_records
 
-    if input != "-" and not Path(input).is_file():
-        _fail(f"input file not found: {input}")
+    _require_files([input], "input file", stdin=True)
     try:
         clf = FakingClassifier.load(model)
     except ModelLoadError as e:
@@ -434,9 +434,7 @@ def label_issues_cmd(
     from .classifier import FakingClassifier, ModelLoadError
     from .train import load_labeled
 
-    for p in data:
-        if not Path(p).is_file():
-            _fail(f"file not found: {p}")
+    _require_files(data)
     try:
         params = dict(FakingClassifier.load(model).info_.get("params", {}))
         ts, y, _, _ = load_labeled(data, label_field)
