@@ -104,13 +104,37 @@ class Embedder:
         Units encoded per forward pass.
     max_words : int
         Longest unit, in words (see :func:`split_units`).
+    cache : str, Path or EmbeddingCache, optional
+        An on-disk embedding cache (see :mod:`fakingclf.cache`): texts seen before
+        are not embedded again. A path is opened as ``EmbeddingCache(path)``.
     """
 
-    def __init__(self, model_path: Optional[str] = None, batch_size: int = 64, max_words: int = 120):
+    def __init__(self, model_path: Optional[str] = None, batch_size: int = 64, max_words: int = 120,
+                 cache=None):
         self.model_path = model_path or default_model_path()
         self.batch_size = batch_size
         self.max_words = max_words
         self._proto: Optional[dict[str, np.ndarray]] = None
+        self.cache = None
+        if cache is not None:
+            self.set_cache(cache)
+
+    def cache_namespace(self) -> str:
+        """The part of every cache key that names this model and unit length."""
+        from .cache import model_fingerprint
+
+        return f"minilm-units/1|{model_fingerprint(self.model_path)}|max_words={self.max_words}"
+
+    def set_cache(self, cache) -> None:
+        """Use ``cache`` (a path, an :class:`~fakingclf.cache.EmbeddingCache`, or None to stop caching)."""
+        from .cache import EmbeddingCache
+
+        if cache is None or isinstance(cache, EmbeddingCache):
+            self.cache = cache
+        else:
+            self.cache = EmbeddingCache(cache)
+        if self.cache is not None:
+            self.cache.namespace = self.cache_namespace()
 
     @property
     def model(self):
@@ -132,11 +156,27 @@ class Embedder:
     def encode_units(self, texts: Sequence[str], show_progress: bool = False) -> list[np.ndarray]:
         """Embed every unit of every text, batching across texts.
 
+        With a cache, texts found there are not embedded; the others are embedded
+        together and stored.
+
         Returns
         -------
         list of ndarray, one per text, of shape (n_units, dim)
             L2-normalised unit embeddings (``n_units`` may be 0).
         """
+        if self.cache is None:
+            return self._encode_units(texts, show_progress)
+        texts = list(texts)
+        out = self.cache.get_many(texts)
+        todo = [i for i, v in enumerate(out) if v is None]
+        if todo:
+            fresh = self._encode_units([texts[i] for i in todo], show_progress)
+            self.cache.put_many([texts[i] for i in todo], fresh)
+            for i, v in zip(todo, fresh):
+                out[i] = v
+        return out
+
+    def _encode_units(self, texts: Sequence[str], show_progress: bool = False) -> list[np.ndarray]:
         units = [split_units(t, self.max_words) for t in texts]
         flat = [u for us in units for u in us]
         if flat:
@@ -157,10 +197,18 @@ class Embedder:
 
     def _prototype_matrix(self) -> dict[str, np.ndarray]:
         if self._proto is None:
-            self._proto = {
-                g: self.model.encode(s, normalize_embeddings=True, convert_to_numpy=True).astype(np.float32)
-                for g, s in _prototypes().items()
-            }
+            groups = _prototypes()
+            # With a cache, the reference sentences come from it too, so a fully
+            # cached run never loads the neural network.
+            keys = ["\0prototypes\0" + "\n".join(s) for s in groups.values()]
+            cached = self.cache.get_many(keys, count=False) if self.cache is not None else [None] * len(keys)
+            self._proto = {}
+            for (g, s), key, M in zip(groups.items(), keys, cached):
+                if M is None:
+                    M = self.model.encode(s, normalize_embeddings=True, convert_to_numpy=True).astype(np.float32)
+                    if self.cache is not None:
+                        self.cache.put_many([key], [M])
+                self._proto[g] = M
         return self._proto
 
     def prototype_features(self, unit_embeddings: Sequence[np.ndarray]) -> np.ndarray:
