@@ -41,10 +41,12 @@ test: install
 test-fast: install
 	$(PY) -m pytest -q -m "not slow"
 
-## Retrain the shipped default model from the shared set and rewrite its model card.
+## Retrain the shipped models (default and rules-only) from the shared set and rewrite their model cards.
 model: install
 	$(CLI) train "$(SHARED)" -o src/fakingclf/models/default --card docs/model_card.md \
 		--datasheet data/labeled/README.md --title "fakingclf default model"
+	$(CLI) train "$(SHARED)" --rules-only -o src/fakingclf/models/rules-only --card docs/model_card_rules_only.md \
+		--datasheet data/labeled/README.md --title "fakingclf rules-only model"
 
 clean:
 	rm -rf $(VENV) out build *.egg-info src/*.egg-info

@@ -188,8 +188,25 @@ def _check_transcripts(transcripts) -> list[Transcript]:
     return ts
 
 
+SHIPPED_MODELS = ("default", "rules-only")
+
+
+def shipped_model_dir(name: str = "default") -> Path:
+    """Folder of a model shipped with the package: ``default`` (cues + embeddings +
+    sentence head) or ``rules-only`` (cue features only: no neural network, much faster).
+
+    Raises
+    ------
+    ValueError
+        If ``name`` is not one of :data:`SHIPPED_MODELS`.
+    """
+    if name not in SHIPPED_MODELS:
+        raise ValueError(f"no shipped model {name!r}; the shipped models are {list(SHIPPED_MODELS)}")
+    return Path(str(resources.files("fakingclf").joinpath(f"models/{name}")))
+
+
 def _default_dir() -> Path:
-    return Path(str(resources.files("fakingclf").joinpath("models/default")))
+    return shipped_model_dir("default")
 
 
 class FakingClassifier:

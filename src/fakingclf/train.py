@@ -259,7 +259,7 @@ def train_from_files(
     for n in notes:
         log(f"warning: {n}")
     clf = FakingClassifier(**params)
-    log("featurizing (cues + embeddings)…")
+    log("featurizing (cues + embeddings)…" if clf.use_embeddings else "featurizing (cues only)…")
     X, _ = clf.featurize(ts)
     info: dict[str, Any] = {
         "trained_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
