@@ -73,10 +73,21 @@ DEFAULT_SHARED = "../shared/data/af_reasoning_dev.jsonl"
 
 @app.command()
 def label(
-    input: str = typer.Argument(..., help="JSONL file of transcripts, or - for stdin."),
+    input: str = typer.Argument(..., help="JSONL file of transcripts (may be gzipped), an Inspect AI log "
+                                "(.eval or .json), or - for stdin."),
     output: str = typer.Option("-", "--output", "-o", help="Where to write the labeled JSONL (- = stdout)."),
     model: Optional[Path] = typer.Option(None, "--model", help="Model directory (default: the shipped model)."),
+    rules_only: bool = typer.Option(False, "--rules-only", help="Use the shipped rules-only model: cue features "
+                                    "only, no neural network; about 10x faster, less accurate (see its card)."),
     batch_size: int = typer.Option(32, "--batch-size", min=1, help="Transcripts featurized together."),
+    workers: int = typer.Option(1, "--workers", "-j", help="Parallel worker processes (joblib; -1 = all cores)."),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Address of a Dask scheduler "
+                                            "(tcp://host:8786): batches run on that cluster's workers."),
+    cache: Optional[Path] = typer.Option(None, "--cache", envvar="FAKINGCLF_CACHE", help="Folder of an on-disk "
+                                         "embedding cache (content-hashed, shared safely by parallel runs)."),
+    resume: bool = typer.Option(False, "--resume", help="Append to an existing -o file, skipping the ids already "
+                                "in it (a run that was killed goes on where it stopped). Without it the output "
+                                "appears only when the run completes."),
     fail_on_error: bool = typer.Option(False, "--fail-on-error", help="Exit 1 if any record could not be read."),
     progress: Optional[bool] = typer.Option(
         None, "--progress/--no-progress", help="Progress bar on stderr (default: only on a terminal)."
@@ -95,45 +106,73 @@ def label(
     "metadata". --text-field/--id-field/--tier-field read any other layout. INPUT may
     be gzipped. A bad line gives a record with "error" set and never stops the run.
 
-    Example:
+    Examples:
 
         fakingclf label dump.jsonl -o dump.labeled.jsonl
+
+        fakingclf label big.jsonl.gz -o big.labeled.jsonl --resume --workers 2 --cache ~/.cache/fakingclf
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from .classifier import FakingClassifier, ModelLoadError
-    from .io import Summary, dump_prediction, label_lines, open_input
+    from .classifier import FakingClassifier, ModelLoadError, shipped_model_dir
+    from .io import Summary, dump_prediction, label_lines, prepare_resume
 
     _require_files([input], "input file", stdin=True)
+    if workers == 0 or workers < -1:
+        _fail("--workers must be a positive number of processes, or -1 for all cores")
+    if rules_only and model is not None:
+        _fail("--rules-only and --model both choose a model: give one")
     if output != "-":
         out_path = Path(output)
         if input != "-" and out_path.exists() and out_path.resolve() == Path(input).resolve():
             _fail(f"the output {output} is the input file: choose another -o")
         _writable_file(out_path, "output")
+    elif resume:
+        _fail("--resume needs an output file (-o FILE)")
     try:
-        clf = FakingClassifier.load(model)
+        clf = FakingClassifier.load(shipped_model_dir("rules-only") if rules_only else model)
     except ModelLoadError as e:
         _fail(str(e))
+    if cache is not None and clf.use_embeddings:
+        try:
+            clf.embedder.set_cache(cache)
+        except Exception as e:  # noqa: BLE001 - sqlite3/OS errors alike
+            _fail(f"cannot open the embedding cache {cache}: {e}")
+    skip = None
+    if resume:
+        try:
+            skip = prepare_resume(Path(output))
+        except ValueError as e:
+            _fail(str(e))
+        if skip:
+            err.print(f"resuming: {sum(skip.values())} record(s) already in {output} are skipped")
 
+    lines, source = _input_lines(input)
+    parallel = _parallel_context(scheduler)
+    if scheduler and workers == 1:
+        workers = -1
     show = err.is_terminal if progress is None else progress
     summary = Summary()
-    fin = open_input(input)
-    # Write to a temporary file beside the output and rename it at the end, so an
-    # interrupted run never leaves a half-written file under the output's name.
+    # Without --resume, write to a temporary file beside the output and rename it at
+    # the end, so an interrupted run never leaves a half-written file under the
+    # output's name. With --resume, append whole lines to the output itself.
     tmp = None
     if output == "-":
         out = sys.stdout.buffer
+    elif resume:
+        out = open(output, "ab")
     else:
         tmp = Path(output).with_name(f".{Path(output).name}.{os.getpid()}.tmp")
         out = open(tmp, "wb")
     try:
-        with Progress(
+        with parallel, Progress(
             TextColumn("labeling"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
             console=err, disable=not show, transient=True,
         ) as bar:
             task = bar.add_task("label", total=None)
             mapping = {k: v for k, v in (("text", text_field), ("id", id_field), ("tier", tier_field)) if v}
-            for pred in label_lines(clf, fin, batch_size=batch_size, fields=mapping or None):
+            for pred in label_lines(clf, lines, batch_size=batch_size, fields=mapping or None,
+                                    workers=workers, skip=skip):
                 out.write(dump_prediction(pred))
                 summary.add(pred)
                 bar.advance(task)
@@ -142,19 +181,78 @@ def label(
             out.close()
             os.replace(tmp, output)
             tmp = None
+    except KeyboardInterrupt:
+        out.flush()
+        kept = f"{output} holds the {summary.n} record(s) labeled so far; rerun with --resume to go on" if resume \
+            else "nothing was written (use --resume to keep partial work)"
+        err.print(f"[yellow]interrupted:[/yellow] {kept}")
+        raise typer.Exit(130) from None
     except OSError as e:
         _fail(f"cannot write the output: {e.strerror or e}")
     finally:
-        if fin is not sys.stdin.buffer:
-            fin.close()
-        if tmp is not None:
+        close = getattr(lines, "close", None)
+        if close is not None and lines is not sys.stdin.buffer:
+            close()
+        if out is not sys.stdout.buffer:
             out.close()
+        if tmp is not None:
             tmp.unlink(missing_ok=True)
-    err.print(summary.table("stdin" if input == "-" else input))
+    err.print(summary.table(source))
+    if clf.use_embeddings and clf.embedder.cache is not None and workers == 1:
+        c = clf.embedder.cache
+        err.print(f"embedding cache {c.path}: {c.hits} hit(s), {c.misses} miss(es)")
     if summary.errors:
         err.print(f"[yellow]{summary.errors} record(s) could not be read: see their \"error\" field[/yellow]")
     if fail_on_error and summary.errors:
         raise typer.Exit(1)
+
+
+def _input_lines(path: str):
+    """JSONL lines of ``path`` (file, gzip or stdin), or of an Inspect AI log converted to records."""
+    from .io import open_input
+
+    if path != "-":
+        from .inspect_logs import is_inspect_log
+
+        if is_inspect_log(path):
+            import orjson
+
+            from .inspect_logs import iter_log_records
+
+            try:
+                return (orjson.dumps(r) for r in iter_log_records(path)), path
+            except (ImportError, ValueError) as e:
+                _fail(str(e))
+    return open_input(path), ("stdin" if path == "-" else path)
+
+
+def _parallel_context(scheduler: Optional[str]):
+    """A context that sends joblib batches to the Dask scheduler at ``scheduler`` (or does nothing)."""
+    import contextlib
+
+    if not scheduler:
+        return contextlib.nullcontext()
+    try:
+        import joblib
+        from dask.distributed import Client
+    except ImportError:
+        _fail("--scheduler needs Dask: pip install 'fakingclf[dask]'")
+    if scheduler.startswith("tcp://"):  # a closed port fails at once instead of after Dask's retries
+        import socket
+
+        host, _, port = scheduler[len("tcp://"):].rpartition(":")
+        try:
+            socket.create_connection((host.strip("[]"), int(port)), timeout=10).close()
+        except (OSError, ValueError) as e:
+            _fail(f"cannot reach the Dask scheduler {scheduler}: {e}")
+    try:
+        client = Client(scheduler, timeout="30s")
+    except (OSError, TimeoutError, ValueError) as e:
+        _fail(f"cannot reach the Dask scheduler {scheduler}: {e}")
+    stack = contextlib.ExitStack()
+    stack.enter_context(client)
+    stack.enter_context(joblib.parallel_config(backend="dask"))
+    return stack
 
 
 @app.command()

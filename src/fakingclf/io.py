@@ -19,7 +19,7 @@ import orjson
 
 from .transcript import Transcript, TranscriptError, id_string
 
-__all__ = ["read_records", "label_lines", "dump_prediction", "Summary", "open_input", "get_path", "remap"]
+__all__ = ["read_records", "label_lines", "label_batch", "prepare_resume", "dump_prediction", "Summary", "open_input", "get_path", "remap"]
 
 
 @dataclass
@@ -126,6 +126,8 @@ def read_records(lines: Iterable[Union[str, bytes]], fields: Optional[dict[str, 
             t = Transcript.from_record(rec, line_no=n)
         except (TranscriptError, ValueError) as e:
             msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+            if isinstance(rec, dict) and isinstance(rec.get("error"), str) and rec["error"].strip():
+                msg += f" (the record's own error: {rec['error'].strip()[:500]})"
             yield Item(n, error_type="invalid_record", error=f"line {n} (id {rid}): {msg}", id=rid)
             continue
         if decode_warning:
@@ -139,18 +141,33 @@ def read_records(lines: Iterable[Union[str, bytes]], fields: Optional[dict[str, 
         yield Item(n, transcript=t, id=t.id)
 
 
-def label_lines(
-    clf, lines: Iterable[Union[str, bytes]], batch_size: int = 32, fields: Optional[dict[str, str]] = None
-) -> Iterator:
-    """Label JSONL lines with ``clf`` (a fitted :class:`~fakingclf.FakingClassifier`).
+def _skipping(items: Iterator[Item], skip: Counter) -> Iterator[Item]:
+    """``items`` without those whose id is in ``skip`` (each id skipped as many times as counted)."""
+    for it in items:
+        if skip.get(it.id, 0) > 0:
+            skip[it.id] -= 1
+            continue
+        yield it
 
-    Yields
-    ------
-    Prediction
-        One per non-blank input line, in order; unreadable lines get an error record.
-        Transcripts are featurized in batches of ``batch_size``. If a batch fails
-        inside the model, its transcripts are retried one by one and any that still
-        fails gets an error record of type ``processing_error``; the run goes on.
+
+def _batched(items: Iterable[Item], size: int) -> Iterator[list[Item]]:
+    batch: list[Item] = []
+    for it in items:
+        batch.append(it)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def label_batch(clf, batch: list[Item]) -> list:
+    """Predictions for one batch of :class:`Item` (one per item, in order).
+
+    Transcripts are featurized together. If the batch fails inside the model, its
+    transcripts are retried one by one and any that still fails gets an error
+    record of type ``processing_error``; items that could not be read get their
+    read error. Module-level so that joblib and Dask workers can run it.
     """
     from .classifier import Prediction
 
@@ -166,23 +183,113 @@ def label_lines(
                 model_version=clf.version,
             )]
 
-    def flush(batch: list[Item]):
-        ok = [it for it in batch if it.transcript is not None]
-        preds = iter(predict(ok) if ok else ())
-        for it in batch:
-            if it.transcript is not None:
-                yield next(preds)
-            else:
-                yield Prediction.failed(it.id, it.error_type, it.error, model_version=clf.version)
+    ok = [it for it in batch if it.transcript is not None]
+    preds = iter(predict(ok) if ok else ())
+    return [
+        next(preds) if it.transcript is not None
+        else Prediction.failed(it.id, it.error_type, it.error, model_version=clf.version)
+        for it in batch
+    ]
 
-    batch: list[Item] = []
-    for item in read_records(lines, fields):
-        batch.append(item)
-        if len(batch) >= batch_size:
-            yield from flush(batch)
-            batch = []
-    if batch:
-        yield from flush(batch)
+
+def label_lines(
+    clf,
+    lines: Iterable[Union[str, bytes]],
+    batch_size: int = 32,
+    fields: Optional[dict[str, str]] = None,
+    workers: int = 1,
+    skip: Optional[Counter] = None,
+) -> Iterator:
+    """Label JSONL lines with ``clf`` (a fitted :class:`~fakingclf.FakingClassifier`).
+
+    Parameters
+    ----------
+    lines : iterable of str or bytes
+        JSONL lines (a file opened in binary mode streams; nothing is read ahead
+        beyond the batches in flight).
+    batch_size : int
+        Transcripts featurized together.
+    fields : dict, optional
+        Dotted paths for a custom layout (see :func:`remap`).
+    workers : int
+        1 labels in this process. Otherwise batches go to ``joblib.Parallel(n_jobs=
+        workers)`` (-1 = all cores) on the active joblib backend: local processes
+        (loky) by default, or a Dask cluster inside ``joblib.parallel_config(
+        backend="dask")``. Results keep input order; at most ``2 * workers`` batches
+        are in flight, so memory stays flat.
+    skip : collections.Counter, optional
+        Ids already labeled (``--resume``): records with these ids are dropped, each
+        as many times as counted; the counter is decremented in place.
+
+    Yields
+    ------
+    Prediction
+        One per non-blank input line not skipped, in order; unreadable lines get an
+        error record. A record that fails inside the model gets a
+        ``processing_error`` record and the run goes on.
+    """
+    items: Iterator[Item] = read_records(lines, fields)
+    if skip:
+        items = _skipping(items, skip)
+    batches = _batched(items, batch_size)
+    if workers == 1:
+        for batch in batches:
+            yield from label_batch(clf, batch)
+        return
+    from joblib import Parallel, delayed
+
+    parallel = Parallel(n_jobs=workers, return_as="generator", pre_dispatch="2*n_jobs")
+    for preds in parallel(delayed(label_batch)(clf, batch) for batch in batches):
+        yield from preds
+
+
+def prepare_resume(path) -> Counter:
+    """Make an output file ready for ``--resume`` and count the ids already in it.
+
+    A run killed mid-write can leave an incomplete last line: it is cut off (the
+    file is truncated after its last newline), so appending stays valid JSONL.
+    A missing file counts as empty.
+
+    Returns
+    -------
+    collections.Counter
+        How many output records each id has (pass as ``skip`` to :func:`label_lines`).
+
+    Raises
+    ------
+    ValueError
+        If a complete line of the file is not a JSON object with an ``id``: the file
+        is not an output of ``fakingclf label`` and is left untouched.
+    """
+    import os
+    from pathlib import Path
+
+    p = Path(path)
+    done: Counter = Counter()
+    if not p.exists():
+        return done
+    end = 0  # offset just after the last complete line
+    with open(p, "rb") as f:
+        for n, line in enumerate(f, 1):
+            if not line.endswith(b"\n"):
+                break  # an incomplete last line, cut off below
+            end += len(line)
+            if not line.strip():
+                continue
+            try:
+                rec = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                rec = None
+            if not isinstance(rec, dict) or not isinstance(rec.get("id"), str):
+                raise ValueError(f"{p} line {n} is not a fakingclf prediction (a JSON object with an id): "
+                                 "--resume appends only to the output of an earlier run")
+            done[rec["id"]] += 1
+    if end < p.stat().st_size:
+        with open(p, "r+b") as f:
+            f.truncate(end)
+            f.flush()
+            os.fsync(f.fileno())
+    return done
 
 
 def dump_prediction(pred) -> bytes:
