@@ -171,16 +171,19 @@ def _nlp():
         @Language.component("fakingclf_lines")
         def _lines(doc):
             # New line → new sentence; "3. Therefore" stays one sentence.
-            for i, tok in enumerate(doc):
-                if i == 0:
-                    continue
+            # The flags are edited in an array and written back once: each assignment to
+            # Token.is_sent_start scans the whole doc (spaCy checks for a parse), which
+            # made long scratchpads take quadratic time.
+            starts = doc.to_array("SENT_START").astype(np.int64)  # 1 start, -1 not, 0 unknown
+            for i in range(1, len(doc)):
                 prev = doc[i - 1]
                 if prev.is_space and "\n" in prev.text:
-                    tok.is_sent_start = True
+                    starts[i] = 1
                 elif prev.text in {".", ")"} and i >= 2 and doc[i - 2].like_num and len(doc[i - 2]) <= 2 and (
-                    i == 2 or (doc[i - 3].is_space and "\n" in doc[i - 3].text) or doc[i - 2].is_sent_start
+                    i == 2 or (doc[i - 3].is_space and "\n" in doc[i - 3].text) or starts[i - 2] == 1
                 ):
-                    tok.is_sent_start = False
+                    starts[i] = -1
+            doc.from_array("SENT_START", starts.astype(np.uint64))
             return doc
 
     if not Language.has_factory("fakingclf_lemmas"):

@@ -121,7 +121,7 @@ def read_records(lines: Iterable[Union[str, bytes]], fields: Optional[dict[str, 
         if fields and isinstance(rec, dict):
             rec = remap(rec, fields)
         given = id_string(rec.get("id")) if isinstance(rec, dict) else None
-        rid = str(n) if given is None else given
+        rid = given or str(n)
         try:
             t = Transcript.from_record(rec, line_no=n)
         except (TranscriptError, ValueError) as e:

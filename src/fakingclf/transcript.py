@@ -56,7 +56,12 @@ _INPUT_BLOCK = re.compile(_tag_re("INPUT") + r"(.*?)(?:" + _close_re("INPUT") + 
 _INPUT_OPEN = re.compile(_tag_re("INPUT"), _FLAGS)
 _INPUT_CLOSE = re.compile(_close_re("INPUT"), _FLAGS)
 _USER_INPUT = re.compile(_tag_re("user_input") + r"(.*?)(?:" + _close_re("user_input") + r"|$)", _FLAGS)
-_FREE_TIER = re.compile(_tag_re("is_free_tier_user") + r"(.*?)" + _close_re("is_free_tier_user"), _FLAGS)
+# The value may not run past another opening tag: with ``(.*?)`` alone, every unclosed
+# opening tag scanned to the end of the text (quadratic time on repeated unclosed tags).
+_FREE_TIER = re.compile(
+    _tag_re("is_free_tier_user") + r"((?:(?!" + _tag_re("is_free_tier_user") + r").)*?)" + _close_re("is_free_tier_user"),
+    _FLAGS,
+)
 _OUTPUT_OPEN = re.compile(_tag_re("OUTPUT"), _FLAGS)
 _OUTPUT_CLOSE = re.compile(_close_re("OUTPUT"), _FLAGS)
 _DRAFT = re.compile(_tag_re("DRAFT_OUTPUT") + r"(.*?)(?:" + _close_re("DRAFT_OUTPUT") + r"|$)", _FLAGS)
@@ -393,10 +398,12 @@ def _content_parts(content: Any, i: int) -> tuple[list[str], str]:
                 parts.append(block)
             elif isinstance(block, dict):
                 kind = block.get("type")
-                if kind in {"thinking", "reasoning"}:
+                if kind in ("thinking", "reasoning"):  # a tuple: the type may be an unhashable list
                     inner = block.get("thinking") or block.get("reasoning") or block.get("text") or ""
                     if not inner and isinstance(block.get("summary"), list):  # OpenAI Responses reasoning item
-                        inner = "\n".join(x.get("text", "") for x in block["summary"] if isinstance(x, dict))
+                        inner = "\n".join(
+                            x["text"] for x in block["summary"] if isinstance(x, dict) and isinstance(x.get("text"), str)
+                        )
                     if isinstance(inner, str) and inner.strip():
                         reasoning.append(inner)
                 elif isinstance(block.get("text"), str):
@@ -455,6 +462,25 @@ def _structural(pattern: re.Pattern, text: str, pos: int):
     return None
 
 
+class _Next:
+    """``find(pos)`` (the first match at or after ``pos``) with the last answer reused.
+
+    The answer for ``p`` still holds for any later ``q`` up to the match's start, and
+    "no match" holds for every later ``q``; so over increasing positions the text is
+    scanned once, not once per call (repeated unclosed tags made that quadratic).
+    """
+
+    def __init__(self, find):
+        self.find = find
+        self.pos: Optional[int] = None
+        self.match = None
+
+    def __call__(self, pos: int):
+        if self.pos is None or pos < self.pos or (self.match is not None and self.match.start() < pos):
+            self.pos, self.match = pos, self.find(pos)
+        return self.match
+
+
 def _parse_tagged(text: str) -> dict[str, Any]:
     """Split tagged text into the transcript fields (no validation, never raises)."""
     warnings: list[str] = []
@@ -485,12 +511,14 @@ def _parse_tagged(text: str) -> dict[str, Any]:
     pos = 0
     last_end = 0
     truncated = False
+    next_close = _Next(lambda p: _SCRATCH_CLOSE.search(body, p))
+    next_open = _Next(lambda p: _structural(_SCRATCH_OPEN, body, p))
     while True:
         mo = _SCRATCH_OPEN.search(body, pos)
         if not mo:
             break
-        mc = _SCRATCH_CLOSE.search(body, mo.end())
-        mo_next = _structural(_SCRATCH_OPEN, body, mo.end())
+        mc = next_close(mo.end())
+        mo_next = next_open(mo.end())
         if mc is not None and (mo_next is None or mc.start() < mo_next.start()):
             scratchpads.append(body[mo.end():mc.start()].strip())
             pos = last_end = mc.end()
