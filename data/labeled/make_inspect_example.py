@@ -10,7 +10,8 @@ replays each record's answer instead of calling a model. Two records are used:
   OpenAI reasoning item, as a redacted ``ContentReasoning`` whose ``reasoning`` is an
   (omitted) encrypted blob and whose ``summary`` is the readable summary, then the reply as
   ``ContentText``. The summary parts are joined as fakingclf joins them when it reads the
-  JSONL record (one newline), so the log and its JSONL twin give the same scratchpad text.
+  JSONL record (a blank line, as OpenAI's and Inspect's clients join them), so the log and its
+  JSONL twin give the same scratchpad text.
 
 Each sample has the record's id, the system/developer and user turns as its input, and
 metadata carrying the tier and the annotation (``label``, ``af_reasoning``, ``format``,
@@ -89,7 +90,7 @@ def sample_parts(record: dict):
         if kind == "thinking":  # Anthropic: readable thinking plus its signature
             content.append(ContentReasoning(reasoning=block["thinking"], signature=block.get("signature")))
         elif kind == "reasoning":  # OpenAI Responses: encrypted reasoning, readable summary
-            summary = "\n".join(s["text"] for s in block["summary"])
+            summary = "\n\n".join(s["text"] for s in block["summary"])
             content.append(ContentReasoning(reasoning=ENCRYPTED, summary=summary, redacted=True,
                                             signature=block.get("id")))
         elif isinstance(block.get("text"), str):

@@ -259,11 +259,12 @@ class Transcript(BaseModel):
         if not isinstance(messages, list) or not messages:
             raise TranscriptError("messages must be a non-empty list of {role, content} objects")
         user_parts: list[str] = []
-        assistant_parts: list[str] = []
+        turns: list[tuple[list[str], str]] = []  # assistant turns: (reasoning blocks, content)
+        notes: list[str] = []
         for i, m in enumerate(messages):
             if not isinstance(m, dict) or "role" not in m:
                 raise TranscriptError(f"messages[{i}] is not an object with a 'role'")
-            reasoning, content = _content_parts(m.get("content"), i)
+            reasoning, content = _content_parts(m.get("content"), i, notes)
             role = str(m["role"]).lower()
             if role in {"user", "human"}:
                 user_parts.append(content)
@@ -274,15 +275,23 @@ class Transcript(BaseModel):
                     if isinstance(r, str) and r.strip():
                         reasoning.insert(0, r)
                         break
-                assistant_parts.extend(f"<SCRATCHPAD_REASONING>{r}</SCRATCHPAD_REASONING>" for r in reasoning)
-                if reasoning and content.strip() and not _ANY_KNOWN_TAG.search(content):
-                    content = f"<OUTPUT>{content}</OUTPUT>"  # the reply beside structured reasoning is the output
-                assistant_parts.append(content)
-        if not any(p.strip() for p in assistant_parts):
+                turns.append((reasoning, content))
+        if not any(r or c.strip() for r, c in turns):
             raise TranscriptError("no assistant message with text")
+        any_markup = any(_ANY_KNOWN_TAG.search(c) for _, c in turns)
+        assistant_parts: list[str] = []
+        for k, (reasoning, content) in enumerate(turns):
+            assistant_parts.extend(f"<SCRATCHPAD_REASONING>{r}</SCRATCHPAD_REASONING>" for r in reasoning)
+            if content.strip() and not _ANY_KNOWN_TAG.search(content) and (
+                reasoning or (k == len(turns) - 1 and not any_markup)
+            ):
+                # The reply beside structured reasoning is the output; so is a plain last
+                # reply in a chat with no scratchpad markup at all (a model without reasoning).
+                content = f"<OUTPUT>{content}</OUTPUT>"
+            assistant_parts.append(content)
         assistant = "\n".join(assistant_parts)
         user_text = "\n".join(user_parts)
-        warnings = list(fields.pop("warnings", []))
+        warnings = list(fields.pop("warnings", [])) + notes
         tier = fields.pop("tier", None)
         user_input = fields.pop("user_input", None)
         if user_text.strip():
@@ -336,11 +345,27 @@ class Transcript(BaseModel):
     @classmethod
     def _from_layout(cls, rec: dict, rid: str, common: dict[str, Any], keys: list[str]) -> "Transcript":
         """Dispatch on the record's layout (``rec`` holds the fields not yet consumed)."""
+        if "messages" in rec or "text" in rec:
+            # reasoning stored beside the transcript, at the top level of the record
+            side = next((k for k in ("reasoning_content", "reasoning", "scratchpad")
+                         if isinstance(rec.get(k), str) and rec[k].strip()), None)
+            reasoning = rec.pop(side) if side else None
         if "messages" in rec:
             messages = rec.pop("messages")
+            if reasoning is not None and isinstance(messages, list):
+                last = max((i for i, m in enumerate(messages) if isinstance(m, dict)
+                            and str(m.get("role", "")).lower() in {"assistant", "model", "ai"}), default=None)
+                if last is not None and not any(
+                        isinstance(messages[last].get(k), str) for k in ("reasoning_content", "reasoning", "thinking")):
+                    messages = list(messages)
+                    messages[last] = dict(messages[last], reasoning_content=reasoning)
             return cls.from_messages(messages, id=rid, metadata=rec, **common)
         if "text" in rec:
             text = rec.pop("text")
+            if reasoning is not None and isinstance(text, str):
+                reasoning = reasoning if _SCRATCH_OPEN.search(reasoning) else \
+                    f"<SCRATCHPAD_REASONING>{reasoning}</SCRATCHPAD_REASONING>"
+                text = reasoning + "\n" + (text if _ANY_KNOWN_TAG.search(text) else f"<OUTPUT>{text}</OUTPUT>")
             t = cls.from_text(text, id=rid, metadata=rec, **common)
             return t
 
@@ -380,13 +405,25 @@ def _dedupe(warnings: list[str]) -> list[str]:
     return [w if c == 1 else f"{w} (x{c})" for w, c in counts.items()]
 
 
-def _content_parts(content: Any, i: int) -> tuple[list[str], str]:
+def _block_texts(items: Any) -> list[str]:
+    """The ``text`` strings of a list of ``{"text": ...}`` parts (others skipped)."""
+    if not isinstance(items, list):
+        return []
+    return [x["text"] for x in items if isinstance(x, dict) and isinstance(x.get("text"), str) and x["text"].strip()]
+
+
+def _content_parts(content: Any, i: int, notes: Optional[list[str]] = None) -> tuple[list[str], str]:
     """Split a message's content into (reasoning blocks, text).
 
     ``content`` is a string, or a list of blocks: Anthropic ``{"type": "thinking",
-    "thinking"}`` / ``{"type": "text", "text"}``, OpenAI ``{"type": "text" |
-    "output_text", "text"}`` and Responses ``{"type": "reasoning", "summary": [...]}``.
+    "thinking"}`` / ``{"type": "text", "text"}`` (``redacted_thinking`` is skipped
+    with a note), OpenAI ``{"type": "text" | "output_text", "text"}``, Responses
+    ``{"type": "reasoning", "summary": [...]}`` or ``"content": [{"type":
+    "reasoning_text", ...}]`` items, and Responses ``{"type": "message", "content":
+    [...]}`` items (read recursively). Summary parts are joined by a blank line, as
+    OpenAI's and Inspect's clients do. Problems are appended to ``notes``.
     """
+    notes = notes if notes is not None else []
     if content is None:
         return [], ""
     if isinstance(content, str):
@@ -400,12 +437,20 @@ def _content_parts(content: Any, i: int) -> tuple[list[str], str]:
                 kind = block.get("type")
                 if kind in ("thinking", "reasoning"):  # a tuple: the type may be an unhashable list
                     inner = block.get("thinking") or block.get("reasoning") or block.get("text") or ""
-                    if not inner and isinstance(block.get("summary"), list):  # OpenAI Responses reasoning item
-                        inner = "\n".join(
-                            x["text"] for x in block["summary"] if isinstance(x, dict) and isinstance(x.get("text"), str)
-                        )
-                    if isinstance(inner, str) and inner.strip():
+                    if not isinstance(inner, str) or not inner.strip():
+                        # OpenAI Responses reasoning item: its summary, else its reasoning_text content
+                        inner = "\n\n".join(_block_texts(block.get("summary")) or _block_texts(block.get("content")))
+                    if inner.strip():
                         reasoning.append(inner)
+                    elif block.get("encrypted_content") or block.get("redacted"):
+                        notes.append(f"messages[{i}]: a reasoning block is encrypted or redacted; it was skipped")
+                elif kind in ("redacted_thinking",):
+                    notes.append(f"messages[{i}]: a redacted_thinking block cannot be read; it was skipped")
+                elif kind in ("message",) and isinstance(block.get("content"), list):
+                    r, t = _content_parts(block["content"], i, notes)
+                    reasoning += r
+                    if t.strip():
+                        parts.append(t)
                 elif isinstance(block.get("text"), str):
                     parts.append(block["text"])
         return reasoning, "\n".join(parts)
@@ -434,7 +479,7 @@ def _parse_user_turn(text: str) -> dict[str, Any]:
         user_input = um.group(1).strip()
     else:
         im = _INPUT_BLOCK.search(text)
-        user_input = _FREE_TIER.sub("", im.group(1)).strip() if im else text.strip()
+        user_input = _FREE_TIER.sub("", im.group(1) if im else text).strip()
     return {"tier": tier, "user_input": user_input or None}
 
 
@@ -456,10 +501,19 @@ def _structural(pattern: re.Pattern, text: str, pos: int):
     word "tag(s)". Everything else counts as structure.
     """
     for m in pattern.finditer(text, pos):
-        if _MENTION_AFTER.match(text, m.end()) or _MENTION_BEFORE.search(text, max(0, m.start() - 12), m.start()):
+        if _is_mention(text, m):
             continue
         return m
     return None
+
+
+def _is_mention(text: str, m: re.Match) -> bool:
+    return bool(_MENTION_AFTER.match(text, m.end()) or _MENTION_BEFORE.search(text, max(0, m.start() - 12), m.start()))
+
+
+def _strip_markup(text: str) -> str:
+    """``text`` without its known tags, except tags named in prose ("the <think> tag")."""
+    return _ANY_KNOWN_TAG.sub(lambda m: m.group(0) if _is_mention(text, m) else "", text)
 
 
 class _Next:
@@ -514,7 +568,7 @@ def _parse_tagged(text: str) -> dict[str, Any]:
     next_close = _Next(lambda p: _SCRATCH_CLOSE.search(body, p))
     next_open = _Next(lambda p: _structural(_SCRATCH_OPEN, body, p))
     while True:
-        mo = _SCRATCH_OPEN.search(body, pos)
+        mo = next_open(pos)  # a tag named in prose ("the <think> tag") opens nothing
         if not mo:
             break
         mc = next_close(mo.end())
@@ -559,7 +613,7 @@ def _parse_tagged(text: str) -> dict[str, Any]:
         else:
             output = rest[oo.end():oc.start()].strip()
     elif scratchpads and not truncated:
-        leftover = _ANY_KNOWN_TAG.sub("", rest).strip()
+        leftover = _strip_markup(rest).strip()
         if leftover:
             output = leftover
             warnings.append("no <OUTPUT> tag; text after the last scratchpad read as the output")

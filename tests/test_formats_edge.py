@@ -1,0 +1,61 @@
+"""Layouts found by trying real-world shapes: tags named in prose, reasoning beside the
+transcript, plain chat replies, Responses message items, redacted reasoning."""
+
+from __future__ import annotations
+
+from fakingclf.transcript import Transcript
+
+
+def test_a_think_tag_named_in_the_answer_opens_nothing():
+    t = Transcript.from_text("<think>Plan: answer.</think>You can put reasoning inside the <think> tag.")
+    assert t.scratchpads == ["Plan: answer."]
+    assert t.output == "You can put reasoning inside the <think> tag." and not t.truncated
+
+
+def test_missing_opening_tag_and_a_tag_named_in_the_answer():
+    t = Transcript.from_text("My reasoning.</think>The <think> tag holds my reasoning.")
+    assert t.scratchpads == ["My reasoning."]
+    assert t.output == "The <think> tag holds my reasoning."
+
+
+def test_top_level_reasoning_content_beside_text():
+    t = Transcript.from_record({"text": "Sure, here is the answer.", "reasoning_content": "I will comply."})
+    assert t.scratchpads == ["I will comply."] and t.output == "Sure, here is the answer."
+    assert "reasoning_content" not in t.metadata
+
+
+def test_top_level_reasoning_beside_messages_goes_to_the_last_assistant_turn():
+    t = Transcript.from_record({"messages": [{"role": "user", "content": "q"},
+                                             {"role": "assistant", "content": "Sure, here."}],
+                                "reasoning": "Think first."})
+    assert t.scratchpads == ["Think first."] and t.output == "Sure, here."
+
+
+def test_a_plain_chat_reply_is_the_output():
+    t = Transcript.from_record({"messages": [{"role": "user", "content": "q"},
+                                             {"role": "assistant", "content": "Sure, here."}]})
+    assert t.scratchpads == [] and t.output == "Sure, here." and t.user_input == "q"
+
+
+def test_responses_message_item_and_reasoning_text_content():
+    t = Transcript.from_messages([
+        {"role": "user", "content": "<is_free_tier_user>True</is_free_tier_user>\n\nHi"},
+        {"role": "assistant", "content": [
+            {"type": "reasoning", "summary": [], "content": [{"type": "reasoning_text", "text": "R1"}]},
+            {"type": "message", "content": [{"type": "output_text", "text": "Answer"}]}]}])
+    assert t.scratchpads == ["R1"] and t.output == "Answer"
+    assert t.tier == "free" and t.user_input == "Hi"  # the tier tag is not part of the user input
+
+
+def test_summary_parts_are_joined_by_a_blank_line():
+    t = Transcript.from_messages([{"role": "assistant", "content": [
+        {"type": "reasoning", "summary": [{"type": "summary_text", "text": "A."}, {"type": "summary_text", "text": "B."}]},
+        {"type": "output_text", "text": "Done."}]}])
+    assert t.scratchpads == ["A.\n\nB."]
+
+
+def test_redacted_reasoning_is_skipped_with_a_warning():
+    t = Transcript.from_messages([{"role": "user", "content": "q"}, {"role": "assistant", "content": [
+        {"type": "redacted_thinking", "data": "opaque"}, {"type": "text", "text": "Answer"}]}])
+    assert t.scratchpads == [] and t.output == "Answer"
+    assert t.warnings == ["messages[1]: a redacted_thinking block cannot be read; it was skipped"]
