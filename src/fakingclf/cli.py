@@ -79,7 +79,8 @@ def label(
     model: Optional[Path] = typer.Option(None, "--model", help="Model directory (default: the shipped model)."),
     rules_only: bool = typer.Option(False, "--rules-only", help="Use the shipped rules-only model: cue features "
                                     "only, no neural network; about 10x faster, less accurate (see its card)."),
-    batch_size: int = typer.Option(32, "--batch-size", min=1, help="Transcripts featurized together."),
+    batch_size: int = typer.Option(128, "--batch-size", min=1,
+                                   help="Transcripts featurized together (bigger batches pad less when embedding)."),
     workers: int = typer.Option(1, "--workers", "-j", help="Parallel worker processes (joblib; -1 = all cores)."),
     scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Address of a Dask scheduler "
                                             "(tcp://host:8786): batches run on that cluster's workers."),

@@ -195,7 +195,7 @@ def label_batch(clf, batch: list[Item]) -> list:
 def label_lines(
     clf,
     lines: Iterable[Union[str, bytes]],
-    batch_size: int = 32,
+    batch_size: int = 128,
     fields: Optional[dict[str, str]] = None,
     workers: int = 1,
     skip: Optional[Counter] = None,
