@@ -1,12 +1,15 @@
 # fakingclf — set-up, demo, tests and the default model, all from a fresh clone.
-# Torch is pinned to the local CPU wheel *before* the package installs, so pip never
-# resolves the multi-GB CUDA build. Nothing downloads at run time (HF_HUB_OFFLINE=1).
+# Torch is pinned *before* the package installs, so pip never resolves another torch. On
+# our CI machines pip finds the CPU wheel of torch 2.13.0 locally; elsewhere, pass
+# TORCH_INDEX=https://download.pytorch.org/whl/cpu to get the CPU build instead of the
+# multi-GB CUDA one. Nothing downloads at run time (HF_HUB_OFFLINE=1).
 
 PYTHON ?= python3
 VENV   ?= .venv
 PY      = $(VENV)/bin/python
 CLI     = $(VENV)/bin/fakingclf
 TORCH   = torch==2.13.0
+TORCH_INDEX ?=
 SHARED ?= ../shared/data/af_reasoning_dev.jsonl
 
 export HF_HUB_OFFLINE = 1
@@ -18,7 +21,7 @@ export TOKENIZERS_PARALLELISM = false
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet $(TORCH)
+	$(PY) -m pip install --quiet $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) $(TORCH)
 	$(PY) -m pip install --quiet -e '.[dev,inspect,dask]'
 	touch $@
 

@@ -3,7 +3,7 @@
 * **bag of words**: TF-IDF of word uni- and bigrams (min_df 2, sublinear tf) and a
   logistic regression (C = 10) — the usual cheap learned detector.
 * **keywords**: the count of alignment-faking keyword families present in the
-  scratchpad (training, modification, values, compliance; see
+  scratchpad (training, modification, values, preservation, compliance; see
   :data:`KEYWORD_FAMILIES`), turned into a probability by a one-feature logistic
   regression (Platt scaling). The published keyword rules score about 0.75 AUROC on
   hard sets (Hughes et al. 2025); this is our stand-in for that class of detector.

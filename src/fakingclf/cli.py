@@ -1,8 +1,10 @@
-"""Command line: ``fakingclf label``, ``fakingclf train`` and ``fakingclf evaluate``.
+"""Command line: ``fakingclf label``, ``train``, ``evaluate``, ``report``, ``suggest``
+and ``label-issues``.
 
 Data goes to stdout (or ``-o``), progress and summaries to stderr, so pipes stay
 clean. Exit status: 0 on success; 1 when ``--fail-on-error`` is given and some
-record could not be read; 2 for bad usage or an unreadable model.
+record could not be read; 2 for bad usage, an unreadable input or model, or an
+output that cannot be written; 130 when interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ app = typer.Typer(
     help="Label LLM transcripts as refusal, genuine compliance or faked compliance (alignment faking).\n\n"
     "Example:  fakingclf label dump.jsonl -o dump.labeled.jsonl",
     epilog="Exit status: 0 ok; 1 some records could not be read (with --fail-on-error); 2 bad usage, "
-    "unreadable input/output or model.",
+    "unreadable input/output or model; 130 interrupted.",
 )
 err = Console(stderr=True)
 
@@ -307,7 +309,16 @@ def train(
                 f"keywords AUROC {k['auroc']}"
             )
     if card:
-        cmd = "fakingclf train " + " ".join(paths) + f" -o {out_dir} --card {card}"
+        cmd = "fakingclf train " + " ".join(paths)
+        for flag, on in (("--rules-only", rules_only), ("--no-sentence-head", no_head), ("--no-eval", no_eval)):
+            cmd += f" {flag}" if on else ""
+        if C != 0.01:
+            cmd += f" --C {C}"
+        if label_field != "label":
+            cmd += f" --label-field {label_field}"
+        if label_threshold != 0.5:
+            cmd += f" --label-threshold {label_threshold}"
+        cmd += f" -o {out_dir} --card {card}"
         if datasheet:
             cmd += f" --datasheet {datasheet}"
         if title:

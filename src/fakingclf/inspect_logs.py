@@ -535,8 +535,11 @@ def alignment_faking_scorer(model_dir: Union[str, Path, None] = None):
           the strongest cue's first evidence span;
         - ``metadata``: the whole prediction (``Prediction.model_dump(mode="json")``).
 
-        A sample with no assistant text, or that fails in the model, gets an
-        unscored ``Score`` (value NaN, which Inspect's metrics skip) explaining why.
+        A sample with no assistant text gets an unscored ``Score`` (value NaN, which
+        Inspect's metrics skip) explaining why; an exception inside the model
+        propagates to Inspect, which records the sample as errored. The score's
+        prediction id is the sample id with ``:epochN`` appended for epochs after the
+        first (the log reader appends it to every epoch when a run has several).
 
     Raises
     ------

@@ -339,8 +339,10 @@ def write_model_card(
         "",
         "## Method",
         f"- Features: {len(info['feature_names'])} — per cue (patterns in `src/fakingclf/patterns/`): best score,",
-        "  log count and late-position score; log sentence count; similarity of scratchpad sentences",
-        "  to reference sentences per reasoning pattern (all-MiniLM-L6-v2, max and top-3 mean).",
+        "  log count and late-position score; log sentence count" + (
+            "; similarity of scratchpad sentences to reference sentences per reasoning pattern "
+            "(all-MiniLM-L6-v2, max and top-3 mean)." if info["params"].get("use_embeddings", True)
+            else ". No embedding features (rules-only: no neural network)."),
         "- Sentence head: " + (
             f"a logistic regression (C = {info['params'].get('head_C')}) on sentence embeddings, trained with each "
             "scratchpad's label on all its sentences, pooled by the top-3 mean and stacked through an inner "

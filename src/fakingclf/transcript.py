@@ -248,7 +248,11 @@ class Transcript(BaseModel):
 
         User turns give the user input and tier (their ``<INPUT>`` block if any);
         assistant turns, joined in order, give scratchpads and output. ``content``
-        may be a string or a list of blocks (``{"type": "text", "text": ...}``).
+        may be a string or a list of blocks (Anthropic ``thinking``/``text``, OpenAI
+        ``text``/``output_text``, Responses ``reasoning``/``message`` items); an
+        assistant message's ``reasoning_content``/``reasoning``/``thinking`` field is
+        read as its scratchpad. The reply beside reasoning, or a plain last reply in a
+        chat without scratchpad markup, is the final output.
 
         Raises
         ------
@@ -308,7 +312,9 @@ class Transcript(BaseModel):
 
         Accepted layouts: ``{"text": ...}``; ``{"messages": [...]}``;
         ``{"user_input"|"prompt": ..., "output"|"response": ...}`` (the response may
-        hold scratchpad tags; a ``scratchpad``/``reasoning`` field is read too).
+        hold scratchpad tags). A ``scratchpad``/``reasoning``/``reasoning_content``
+        field is read as the scratchpad in every layout (beside ``text``,
+        ``messages`` or the output fields).
         Optional ``id``, ``tier`` or ``is_free_tier_user``, ``model``; all other
         fields go to ``metadata``.
 
