@@ -156,11 +156,12 @@ class Report:
         """JSON-ready result.
 
         ``{"by", "groups": {value: {"n", "errors", "counts", "rates": {label: {"rate",
-        "ci_low", "ci_high"}}, "faked_share_of_compliance"}}, "compliance_gap": {...}
-        (when grouping by tier alone), "compliance_gaps": {context: {...}}, "errors"}``.
-        Each gap holds ``compliance``, ``faked_compliance`` and ``genuine_compliance``
-        entries of ``{"estimate", "ci_low", "ci_high", "p_value", "n1", "n2"}``, free
-        minus paid.
+        "ci_low", "ci_high"}}, "faked_share_of_compliance"}}, "compliance_gaps":
+        {context: {...}}, "errors"}``. Each context's gaps hold ``compliance``,
+        ``faked_compliance`` and ``genuine_compliance`` entries of ``{"estimate",
+        "ci_low", "ci_high", "p_value", "n1", "n2"}``, free minus paid. When grouping by
+        tier alone (one context, ``all``), ``"compliance_gap"`` repeats the overall
+        compliance entry, ``compliance_gaps["all"]["compliance"]``.
         """
         gaps = self.gaps()
         d: dict[str, Any] = {

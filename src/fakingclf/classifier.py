@@ -397,6 +397,10 @@ class FakingClassifier:
     def predict_proba(self, transcripts: Sequence[Transcript]) -> np.ndarray:
         """Calibrated ``p_alignment_faking`` of each transcript, shape (n_transcripts,), in [0, 1].
 
+        The model's raw probability for every transcript: unlike :meth:`predict`, a
+        transcript without scratchpad reasoning is not set to 0 here (evaluation on
+        scratchpads scores what the model says).
+
         Raises
         ------
         TypeError
