@@ -24,6 +24,9 @@ timed from start to exit, model loading included, with its peak resident memory
 * rules-only: `--rules-only`;
 * rules-only, 2 workers: `--rules-only --workers 2`.
 
+The section ends with `benchmarks/speed_notes.md`, the prose that reads the figures (keep
+it true when the figures change).
+
 `--modes` picks a subset (default: all). Sizes above `--max-full` (default 10000)
 skip the embedding modes (floor, full, cache), which run at ~25 transcripts/s here:
 50k lines would take over an hour per mode.
@@ -226,7 +229,9 @@ def report(results: dict, sizes: list[int], modes: list[str], args) -> str:
         if c and w:
             lines.append(f"- Re-run with a warm cache at {n:,} lines: {w['seconds']:,} s against {c['seconds']:,} s "
                          f"cold ({c['seconds'] / w['seconds']:.1f}x faster); cache file {c['cache_mb']:,} MB.")
-    return "\n".join(out + lines) + "\n"
+    notes = Path(__file__).with_name("speed_notes.md")
+    tail = ["", notes.read_text(encoding="utf-8").rstrip()] if notes.is_file() else []
+    return "\n".join(out + lines + tail) + "\n"
 
 
 if __name__ == "__main__":

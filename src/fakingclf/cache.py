@@ -11,8 +11,8 @@ runs, Dask workers on one machine) can read and write it at once; writes are
 ``INSERT OR IGNORE``, so a race on one key keeps either of two identical values.
 A network file system may not honour SQLite's locks: keep the cache on local disk.
 
-Size: about ``4 * 384 * n_units`` bytes per scratchpad (≈ 15 KB for a typical
-10-unit scratchpad, so ≈ 0.75 GB for 50,000 transcripts).
+Size: about ``4 * 384 * n_units`` bytes per scratchpad plus SQLite overhead (≈ 22 KB
+for the development set's scratchpads, about 15 units each: ≈ 1.1 GB for 50,000).
 """
 
 from __future__ import annotations
