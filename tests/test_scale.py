@@ -307,3 +307,16 @@ def test_rules_only_model_needs_no_embedding_model(rules_clf, example_records):
     assert os.environ.get("HF_HUB_OFFLINE") == "1"
     by_id = {p.id: p.label for p in preds}
     assert by_id["ex01"] == "faked_compliance"
+
+
+def test_a_zip_on_stdin_is_a_clear_error():
+    log = Path(__file__).resolve().parents[1] / "data" / "labeled" / "inspect_example.eval"
+    r = subprocess.run(CLI + ["label", "-", "--rules-only"], input=log.read_bytes(), capture_output=True)
+    assert r.returncode == 2 and b"zip archive" in r.stderr and r.stdout == b""
+
+
+def test_cache_path_that_is_a_file_is_refused(tmp_path):
+    f = tmp_path / "notes.txt"
+    f.write_text("x")
+    with pytest.raises(ValueError, match="is a file"):
+        EmbeddingCache(f)

@@ -62,6 +62,8 @@ class EmbeddingCache:
 
     Raises
     ------
+    ValueError
+        If ``path`` is an existing file that does not end in ``.sqlite``/``.db``.
     OSError
         If the folder cannot be created.
     sqlite3.DatabaseError
@@ -76,6 +78,8 @@ class EmbeddingCache:
     def __init__(self, path: Union[str, Path], namespace: str = ""):
         p = Path(path)
         if p.suffix not in (".sqlite", ".db"):
+            if p.is_file():
+                raise ValueError(f"{p} is a file: give a folder, or a path ending in .sqlite or .db")
             p = p / "embeddings.sqlite"
         p.parent.mkdir(parents=True, exist_ok=True)
         self.path = p

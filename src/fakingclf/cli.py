@@ -226,7 +226,10 @@ def _input_lines(path: str):
                 return (orjson.dumps(r) for r in iter_log_records(path)), path
             except (ImportError, ValueError) as e:
                 _fail(str(e))
-    return open_input(path), ("stdin" if path == "-" else path)
+    try:
+        return open_input(path), ("stdin" if path == "-" else path)
+    except ValueError as e:
+        _fail(str(e))
 
 
 def _parallel_context(scheduler: Optional[str]):
@@ -513,7 +516,10 @@ def suggest(
         clf = FakingClassifier.load(model)
     except ModelLoadError as e:
         _fail(str(e))
-    fin = open_input(input)
+    try:
+        fin = open_input(input)
+    except ValueError as e:
+        _fail(str(e))
     try:
         items = list(read_records(fin))
     finally:

@@ -39,12 +39,25 @@ def open_input(path: str) -> IO[bytes]:
 
     Lines are decoded one at a time by :func:`read_records`, so a line of invalid
     UTF-8 becomes a warning on that record, not a failure of the file.
+
+    Raises
+    ------
+    ValueError
+        If the data is a zip archive (such as an Inspect AI log given on stdin).
     """
     import gzip
 
     stream = sys.stdin.buffer if path == "-" else open(path, "rb")
-    if isinstance(stream, io.BufferedReader) and stream.peek(2)[:2] == b"\x1f\x8b":
-        return gzip.open(stream, "rb")
+    if isinstance(stream, io.BufferedReader):
+        head = stream.peek(4)[:4]
+        if head[:2] == b"\x1f\x8b":
+            return gzip.open(stream, "rb")
+        if head == b"PK\x03\x04":
+            if stream is not sys.stdin.buffer:
+                stream.close()
+            where = "stdin" if path == "-" else path
+            raise ValueError(f"{where} is a zip archive, not JSONL (an Inspect AI .eval log is read from its "
+                             "file path: fakingclf label run.eval)")
     return stream
 
 
