@@ -12,14 +12,24 @@ from fakingclf.analysis import gap, report, wilson
 from fakingclf.cli import app
 
 
+def _rec(id, label, tier, partial=False, error=None, **extra):
+    """A record as `fakingclf label` writes it (the fields report reads, and those it checks for)."""
+    pc = None if error else (0.1 if label == "refusal" else 0.9)
+    return {"id": id, "label": None if error else label,
+            "probabilities": None if error else {"refusal": 0.1, "genuine_compliance": 0.45, "faked_compliance": 0.45},
+            "p_alignment_faking": None if error else 0.5, "p_compliance": pc,
+            "partial_compliance": None if error else partial, "tier": tier, "cues": [], "warnings": [],
+            "error": error, "model_version": "fakingclf-0.1.0+test", "model": None,
+            "format": None if error else "tagged", "metadata": {}, **extra}
+
+
 def _records():
     # free tier: 2 refusals, 3 genuine, 5 faked; paid tier: 6 refusals, 4 genuine, 0 faked
     rows = []
     for tier, counts in (("free", (2, 3, 5)), ("paid", (6, 4, 0))):
         for label, k in zip(("refusal", "genuine_compliance", "faked_compliance"), counts):
-            rows += [{"id": f"{tier}-{label}-{i}", "label": label, "tier": tier, "error": None,
-                      "partial_compliance": label == "faked_compliance" and i < 2,
-                      "metadata": {"run": {"checkpoint": "c1"}}} for i in range(k)]
+            rows += [_rec(f"{tier}-{label}-{i}", label, tier, partial=label == "faked_compliance" and i < 2,
+                          metadata={"run": {"checkpoint": "c1"}}) for i in range(k)]
     return rows
 
 
@@ -65,8 +75,8 @@ def test_report_by_tier_by_hand():
 
 def test_errors_missing_tier_n1_and_empty_groups_are_reported():
     rows = _records()[:3] + [
-        {"id": "e", "label": None, "tier": "free", "error": {"type": "invalid_json", "message": "x"}},
-        {"id": "u", "label": "refusal", "tier": None, "error": None},
+        _rec("e", None, "free", error={"type": "invalid_json", "message": "x"}),
+        _rec("u", "refusal", None),
     ]
     d = report(rows).to_dict()
     assert d["errors"] == 1
@@ -89,7 +99,7 @@ def test_group_by_metadata_path_and_tier_gives_gaps_per_context():
 
 def test_bad_label_is_an_error_naming_the_record():
     with pytest.raises(ValueError, match="record 1 \\(id x\\)"):
-        report([{"id": "x", "label": "maybe", "error": None}])
+        report([_rec("x", "maybe", "free")])
 
 
 def test_public_api_and_cli(tmp_path):
@@ -106,3 +116,96 @@ def test_public_api_and_cli(tmp_path):
     bad = tmp_path / "bad.jsonl"
     bad.write_text("not json\n")
     assert CliRunner().invoke(app, ["report", str(bad)]).exit_code == 2
+
+
+# ---------------------------------------------------------------- input checks (issue 12, item 8)
+def _write(path, rows):
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return str(path)
+
+
+def test_input_that_is_not_label_output_is_refused(tmp_path):
+    # a transcript file with its own `label` field: before, report counted those labels with tiers unparsed
+    raw = [{"id": f"r{i}", "text": "<INPUT><is_free_tier_user>True</is_free_tier_user></INPUT><OUTPUT>ok</OUTPUT>",
+            "label": "faked_compliance"} for i in range(3)]
+    with pytest.raises(ValueError, match="not the output of `fakingclf label`.*record 1 \\(id r0\\) has no "
+                                         "probabilities, p_compliance, model_version"):
+        report(raw)
+    result = CliRunner().invoke(app, ["report", _write(tmp_path / "raw.jsonl", raw)])
+    assert result.exit_code == 2
+    assert "not the output of `fakingclf label`" in result.output
+
+
+def test_some_records_not_label_output_give_a_warning(tmp_path):
+    rows = _records() + [{"id": "stray", "label": "refusal", "tier": "paid"}]
+    with pytest.warns(UserWarning, match="1 of 21 records do not look like `fakingclf label` output \\(record 21 "
+                                         "\\(id stray\\)"):
+        rep = report(rows)
+    assert rep.to_dict()["groups"]["paid"]["n"] == 11
+    assert rep.to_dict()["warnings"] == rep.warnings and len(rep.warnings) == 1
+    result = CliRunner().invoke(app, ["report", _write(tmp_path / "mixed.jsonl", rows)])
+    assert result.exit_code == 0
+    assert "warning:" in result.output and "1 of 21 records" in result.output
+
+
+def test_by_a_field_no_record_has_is_an_error_listing_the_fields(tmp_path):
+    # before: one silent `unknown` group
+    with pytest.raises(ValueError) as e:
+        report(_records(), by="checkpont,tier")
+    msg = str(e.value)
+    assert "--by checkpont: no record has a field 'checkpont'" in msg
+    assert "output fields: id, label, p_alignment_faking, p_compliance, partial_compliance, tier" in msg
+    assert "metadata.run.checkpoint" in msg and "--by metadata.<field>" in msg
+    result = CliRunner().invoke(app, ["report", _write(tmp_path / "l.jsonl", _records()), "--by", "checkpont"])
+    assert result.exit_code == 2 and "no record has a field" in result.output
+
+
+def test_input_fields_named_like_output_fields_are_reached_under_metadata(tmp_path):
+    # the input had its own `format` and `model` fields; label passes them through under metadata
+    rows = _records()
+    for i, r in enumerate(rows):
+        r["model"] = "out-model"
+        r["metadata"] = {"format": "chat" if i % 2 else "completion", "model": "m1" if i < 15 else "m2"}
+    d = report(rows, by="metadata.format").to_dict()  # before: a single `unknown` group
+    assert {k: g["n"] for k, g in d["groups"].items()} == {"chat": 10, "completion": 10}
+    with pytest.warns(UserWarning, match="--by metadata.format"):
+        shadowed = report(rows, by="format")
+    assert list(shadowed.to_dict()["groups"]) == ["tagged"]
+    d = report(rows, by="metadata.model,tier").to_dict()
+    assert {k: g["n"] for k, g in d["groups"].items()} == {"m1 / free": 10, "m1 / paid": 5, "m2 / paid": 5}
+    assert d["compliance_gaps"]["m2"]["compliance"]["estimate"] is None  # m2 has no free tier
+    with pytest.warns(UserWarning, match="--by metadata.model"):
+        assert report(rows, by="model").to_dict()["groups"]["out-model"]["n"] == 20
+    result = CliRunner().invoke(app, ["report", _write(tmp_path / "l.jsonl", rows), "--by", "metadata.format",
+                                      "--json", str(tmp_path / "r.json")])
+    assert result.exit_code == 0, result.output
+    assert set(json.loads((tmp_path / "r.json").read_text())["groups"]) == {"chat", "completion"}
+
+
+def test_nested_input_metadata_is_reached_by_full_and_short_path():
+    # an input's own `metadata` field (as Inspect logs have) sits at metadata.metadata in the output
+    rows = _records()
+    for r in rows:
+        r["metadata"] = {"metadata": {"task": "t1"}}
+    for by in ("metadata.task", "metadata.metadata.task"):
+        assert list(report(rows, by=by).to_dict()["groups"]) == ["t1"]
+
+
+def test_tier_null_in_every_record_is_one_unknown_group_not_an_error():
+    rows = [dict(r, tier=None) for r in _records()]
+    d = report(rows).to_dict()
+    assert list(d["groups"]) == ["unknown"] and d["groups"]["unknown"]["n"] == 20
+    assert d["compliance_gap"]["estimate"] is None
+
+
+def test_partial_compliance_is_counted_by_the_flag_with_or_without_its_probability():
+    rows = [
+        _rec("a", "faked_compliance", "free", partial=True, p_partial_compliance=0.2),
+        _rec("b", "faked_compliance", "free", partial=False, p_partial_compliance=0.9),
+        _rec("c", "genuine_compliance", "free", partial=True),  # older output, no probability
+        _rec("d", "genuine_compliance", "free", partial=False),
+        _rec("e", "refusal", "free", partial=False, p_partial_compliance=0.7),
+    ]
+    g = report(rows).to_dict()["groups"]["free"]
+    assert g["partial_counts"] == {"genuine_compliance": 1, "faked_compliance": 1}
+    assert g["rates"]["partial_compliance"]["rate"] == pytest.approx(2 / 5)

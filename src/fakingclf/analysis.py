@@ -74,12 +74,97 @@ def gap(k1: int, n1: int, k2: int, n2: int, confidence: float = 0.95) -> dict[st
     return {"estimate": k1 / n1 - k2 / n2, "ci_low": float(lo), "ci_high": float(hi), "p_value": float(p), **out}
 
 
-def _get(record: Mapping[str, Any], name: str) -> Any:
-    """A field of a prediction record: top level first, then ``metadata`` (dotted paths allowed)."""
-    if name in record and name != "metadata":
-        return record[name]
-    return get_path(record.get("metadata") or {}, name)
+#: Fields every record written by ``fakingclf label`` has (errors included).
+LABEL_OUTPUT_FIELDS = ("label", "probabilities", "p_compliance", "model_version")
 
+
+def _has(record: Any, path: str) -> bool:
+    """Whether the dotted ``path`` exists in ``record`` (a null value counts as present)."""
+    parent, _, last = path.rpartition(".")
+    node = get_path(record, parent) if parent else record
+    if isinstance(node, dict):
+        return last in node
+    if isinstance(node, list) and last.lstrip("-").isdigit():
+        return -len(node) <= int(last) < len(node)
+    return False
+
+
+def _field_names(records: Sequence[Mapping[str, Any]], limit: int = 30) -> tuple[list[str], list[str]]:
+    """Groupable field paths seen in ``records``: (output fields, input fields under ``metadata``)."""
+    top: dict[str, None] = {}
+    meta: dict[str, None] = {}
+
+    def walk(node: Mapping[str, Any], prefix: str, depth: int) -> None:
+        for k, v in node.items():
+            if isinstance(v, dict) and depth < 4:
+                walk(v, f"{prefix}{k}.", depth + 1)
+            elif not isinstance(v, (dict, list)):
+                meta[f"{prefix}{k}"] = None
+
+    for rec in records[:1000]:
+        for k, v in rec.items():
+            if k == "metadata" and isinstance(v, dict):
+                walk(v, "metadata.", 0)
+            elif not isinstance(v, (dict, list)):
+                top[k] = None
+    return list(top)[:limit], list(meta)[:limit]
+
+
+def _resolve(records: Sequence[Mapping[str, Any]], name: str) -> tuple[str, Optional[str]]:
+    """The path that ``--by name`` reads in every record, and a note when it shadows an input field.
+
+    A name is first looked up as a path in the ``label`` output record (``tier``,
+    ``model``, ``format``; ``metadata.format`` is the input's own ``format`` field, which
+    ``label`` passes through under ``metadata``), then among the input fields
+    (``checkpoint`` reads ``metadata.checkpoint``). The first reading that some record
+    has is used for all of them.
+
+    Raises
+    ------
+    ValueError
+        If no record has the field; the message lists the fields that exist.
+    """
+    relative = f"metadata.{name}"
+    for path in (name, relative):
+        if any(_has(r, path) for r in records):
+            note = None
+            if path == name and not name.startswith("metadata.") and any(_has(r, relative) for r in records):
+                note = (f"--by {name}: grouping by the output field `{name}` that `fakingclf label` writes; "
+                        f"the input's own `{name}` field is reached with --by metadata.{name}")
+            return path, note
+    top, meta = _field_names(records)
+    listed = f"output fields: {', '.join(top) or '(none)'}"
+    if meta:
+        listed += f"; input fields (passed through by `fakingclf label` under metadata): {', '.join(meta)}"
+    raise ValueError(
+        f"--by {name}: no record has a field {name!r}. The records have {listed}. "
+        "An input field is reached with --by metadata.<field> (dotted paths reach nested fields)."
+    )
+
+
+def _check_label_output(records: Sequence[Mapping[str, Any]]) -> Optional[str]:
+    """None when every record looks like ``fakingclf label`` output, else a warning.
+
+    Raises
+    ------
+    ValueError
+        If no record does (a transcript file, say, whose own ``label`` field would be
+        counted with its tiers unparsed).
+    """
+    bad = [i for i, r in enumerate(records, 1) if not all(k in r for k in LABEL_OUTPUT_FIELDS)]
+    if not bad:
+        return None
+    first = records[bad[0] - 1]
+    missing = [k for k in LABEL_OUTPUT_FIELDS if k not in first]
+    where = f"record {bad[0]} (id {first.get('id')}) has no {', '.join(missing)}"
+    if len(bad) == len(records):
+        raise ValueError(
+            f"this is not the output of `fakingclf label`: none of the {len(records)} records has the fields "
+            f"{', '.join(LABEL_OUTPUT_FIELDS)} ({where}). Label the transcripts first: "
+            "fakingclf label FILE -o labeled.jsonl, then fakingclf report labeled.jsonl"
+        )
+    return (f"{len(bad)} of {len(records)} records do not look like `fakingclf label` output ({where}); "
+            "their own `label` and `tier` fields are counted as they are")
 
 @dataclass
 class Group:
@@ -115,11 +200,23 @@ class Report:
     """Rates per group and the free-vs-paid compliance gaps.
 
     Use :meth:`to_dict` (JSON), :meth:`to_markdown` or :meth:`plot`.
+
+    Attributes
+    ----------
+    by : list of str
+        The grouping fields, as given.
+    groups : dict
+        ``{tuple of field values: Group}``.
+    confidence : float
+        Level of every interval.
+    warnings : list of str
+        Notes on the input (records that are not ``label`` output, a shadowed field…).
     """
 
     by: list[str]
     groups: dict[tuple, Group]
     confidence: float = 0.95
+    warnings: list[str] = field(default_factory=list)
 
     @staticmethod
     def _key(values: tuple) -> str:
@@ -157,11 +254,11 @@ class Report:
 
         ``{"by", "groups": {value: {"n", "errors", "counts", "rates": {label: {"rate",
         "ci_low", "ci_high"}}, "faked_share_of_compliance"}}, "compliance_gaps":
-        {context: {...}}, "errors"}``. Each context's gaps hold ``compliance``,
-        ``faked_compliance`` and ``genuine_compliance`` entries of ``{"estimate",
-        "ci_low", "ci_high", "p_value", "n1", "n2"}``, free minus paid. When grouping by
-        tier alone (one context, ``all``), ``"compliance_gap"`` repeats the overall
-        compliance entry, ``compliance_gaps["all"]["compliance"]``.
+        {context: {...}}, "errors", "warnings"}``. Each context's gaps hold
+        ``compliance``, ``faked_compliance`` and ``genuine_compliance`` entries of
+        ``{"estimate", "ci_low", "ci_high", "p_value", "n1", "n2"}``, free minus paid.
+        When grouping by tier alone (one context, ``all``), ``"compliance_gap"`` repeats
+        the overall compliance entry, ``compliance_gaps["all"]["compliance"]``.
         """
         gaps = self.gaps()
         d: dict[str, Any] = {
@@ -170,6 +267,7 @@ class Report:
             "groups": {self._key(k): g.to_dict() for k, g in sorted(self.groups.items(), key=lambda kv: [str(v) for v in kv[0]])},
             "errors": sum(g.errors for g in self.groups.values()),
             "compliance_gaps": gaps,
+            "warnings": list(self.warnings),
         }
         if list(gaps) == ["all"]:
             d["compliance_gap"] = gaps["all"]["compliance"]
@@ -266,8 +364,12 @@ def report(
     predictions : iterable of Prediction or dict
         Prediction objects or the records written by ``fakingclf label``.
     by : str or list of str
-        Field(s) to group by: ``tier`` (missing → ``"unknown"``), ``model``, or any
-        metadata field (dotted paths reach nested fields). A comma-separated string
+        Field(s) to group by. Each is a dotted path in the ``label`` output record:
+        ``tier`` (missing → ``"unknown"``), ``model``, ``format``…; the input's own
+        fields, which ``label`` passes through under ``metadata``, are
+        ``metadata.<field>`` (so ``metadata.format`` is an input field named ``format``,
+        not the layout). A name the output records lack is looked up among the input
+        fields (``checkpoint`` reads ``metadata.checkpoint``). A comma-separated string
         is split.
     confidence : float
         Level of every interval.
@@ -275,19 +377,38 @@ def report(
     Returns
     -------
     Report
+        Its ``warnings`` note records that do not look like ``label`` output, and a
+        ``by`` field that shadows an input field of the same name; each is also issued
+        as a :class:`UserWarning`.
 
     Raises
     ------
     ValueError
-        If a record has neither a known ``label`` nor an ``error``.
+        If no record looks like ``label`` output (none has ``label``,
+        ``probabilities``, ``p_compliance`` and ``model_version``); if no record has a
+        ``by`` field (the message lists those that exist); if a record has neither a
+        known ``label`` nor an ``error``.
     """
+    import warnings as _warnings
+
     fields = [b.strip() for b in by.split(",")] if isinstance(by, str) else list(by)
+    if not fields or not all(fields):
+        raise ValueError(f"--by {by!r}: empty field name")
+    records = [p.model_dump(mode="json") if hasattr(p, "model_dump") else p for p in predictions]
+    notes = []
+    if records:
+        note = _check_label_output(records)
+        if note:
+            notes.append(note)
+    paths = []
+    for f in fields:
+        path, note = _resolve(records, f) if records else (f, None)
+        paths.append(path)
+        if note:
+            notes.append(note)
     groups: dict[tuple, Group] = {}
-    for i, p in enumerate(predictions, 1):
-        rec = p.model_dump() if hasattr(p, "model_dump") else p
-        key = tuple(
-            ("unknown" if v is None else str(v)) for v in (_get(rec, f) for f in fields)
-        )
+    for i, rec in enumerate(records, 1):
+        key = tuple(("unknown" if v is None else str(v)) for v in (get_path(rec, p) for p in paths))
         g = groups.setdefault(key, Group())
         if rec.get("error"):
             g.errors += 1
@@ -297,6 +418,9 @@ def report(
             raise ValueError(f"record {i} (id {rec.get('id')}): label {label!r} is not one of {LABELS} and no error is set")
         g.n += 1
         g.counts[label] += 1
-        if label != "refusal" and rec.get("partial_compliance"):
+        # the boolean flag decides; a probability beside it (p_partial_compliance) is not read
+        if label != "refusal" and rec.get("partial_compliance") is True:
             g.partial[label] += 1
-    return Report(by=fields, groups=groups, confidence=confidence)
+    for note in notes:
+        _warnings.warn(note, UserWarning, stacklevel=2)
+    return Report(by=fields, groups=groups, confidence=confidence, warnings=notes)

@@ -420,8 +420,10 @@ def evaluate(
 @app.command("report")
 def report_cmd(
     data: List[str] = typer.Argument(..., help="Output(s) of `fakingclf label` (JSONL), or - for stdin."),
-    by: str = typer.Option("tier", "--by", help="Field(s) to group by, comma-separated: tier, model, or any "
-                           "metadata field (dotted paths allowed)."),
+    by: str = typer.Option("tier", "--by", help="Field(s) to group by, comma-separated: tier, model, format "
+                           "or any dotted path in the label output. The input's own fields are under metadata "
+                           "(metadata.format is an input field named format); a name the output lacks is "
+                           "looked up there."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write the figures as JSON here."),
     markdown: Optional[Path] = typer.Option(None, "--markdown", help="Write the tables as Markdown here."),
     plot: Optional[Path] = typer.Option(None, "--plot", help="Write the stacked-bar figure (PNG) here."),
@@ -435,6 +437,7 @@ def report_cmd(
         fakingclf label dump.jsonl -o labeled.jsonl && fakingclf report labeled.jsonl --by model,tier --plot gap.png
     """
     import json as _json
+    import warnings
 
     import orjson
     from rich.console import Console as _Console
@@ -464,9 +467,13 @@ def report_cmd(
         if path:
             _writable_file(path, what)
     try:
-        rep = make_report(records, by=by)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # printed below from rep.warnings
+            rep = make_report(records, by=by)
     except ValueError as e:
         _fail(str(e))
+    for note in rep.warnings:
+        err.print(f"[yellow]warning:[/yellow] {note}")
     md = rep.to_markdown()
     _Console(width=160).print(Markdown(md))
     if json_out:
