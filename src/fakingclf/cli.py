@@ -426,7 +426,11 @@ def report_cmd(
                            "looked up there."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write the figures as JSON here."),
     markdown: Optional[Path] = typer.Option(None, "--markdown", help="Write the tables as Markdown here."),
-    plot: Optional[Path] = typer.Option(None, "--plot", help="Write the stacked-bar figure (PNG) here."),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="Write the stacked-bar figure here: .png (300 dpi), "
+                                        ".svg or .pdf (vector), chosen by the extension."),
+    title: Optional[str] = typer.Option(None, "--title", help="Title of the figure (default: from --by)."),
+    hide_unknown: bool = typer.Option(False, "--hide-unknown", help="Leave the unknown-tier groups out of the "
+                                      "tables, the JSON and the figure (they never enter a gap)."),
 ) -> None:
     """Rates of refusal, genuine and faked compliance per group (Wilson 95% CIs), the
     share of compliance that is faked, and the free-vs-paid compliance gap (Newcombe CI,
@@ -443,9 +447,15 @@ def report_cmd(
     from rich.console import Console as _Console
     from rich.markdown import Markdown
 
+    from .analysis import plot_format
     from .analysis import report as make_report
 
     _require_files(data, stdin=True)
+    if plot:
+        try:
+            plot_format(str(plot))
+        except ValueError as e:
+            _fail(f"--plot {e}")
     records = []
     for p in data:
         stream = sys.stdin.buffer if p == "-" else open(p, "rb")
@@ -469,7 +479,7 @@ def report_cmd(
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # printed below from rep.warnings
-            rep = make_report(records, by=by)
+            rep = make_report(records, by=by, hide_unknown=hide_unknown)
     except ValueError as e:
         _fail(str(e))
     for note in rep.warnings:
@@ -481,7 +491,7 @@ def report_cmd(
     if markdown:
         markdown.write_text(md, encoding="utf-8")
     if plot:
-        rep.plot(str(plot))
+        rep.plot(str(plot), title=title)
         err.print(f"figure written to {plot}")
 
 
