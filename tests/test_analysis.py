@@ -321,6 +321,9 @@ def test_figure_without_tier_has_no_gap_panel():
     fig = report(_records(), by="run.checkpoint").figure()
     assert len(fig.axes) == 1
     assert not [k for k in _artists(fig) if k.startswith("gap|")]
+    # an empty input draws empty axes, not a crash
+    for by in ("tier", "model"):
+        assert not [k for k in _artists(report([], by=by).figure()) if k.startswith("seg|")]
 
 
 def test_hide_unknown_drops_the_unknown_tier_from_tables_and_figure(tmp_path):

@@ -385,6 +385,7 @@ class Report:
         # rows from the top down, one unit apart; a bold header above each context's block
         rows, ys, heads, centres = [], [], [], {}
         y = 0.0
+        blocks = [(ctx, keys) for ctx, keys in blocks if keys]
         for b, (ctx, keys) in enumerate(blocks):
             if b:
                 y -= 0.3
