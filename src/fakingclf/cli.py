@@ -420,11 +420,17 @@ def evaluate(
 @app.command("report")
 def report_cmd(
     data: List[str] = typer.Argument(..., help="Output(s) of `fakingclf label` (JSONL), or - for stdin."),
-    by: str = typer.Option("tier", "--by", help="Field(s) to group by, comma-separated: tier, model, or any "
-                           "metadata field (dotted paths allowed)."),
+    by: str = typer.Option("tier", "--by", help="Field(s) to group by, comma-separated: tier, model, format "
+                           "or any dotted path in the label output. The input's own fields are under metadata "
+                           "(metadata.format is an input field named format); a name the output lacks is "
+                           "looked up there."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write the figures as JSON here."),
     markdown: Optional[Path] = typer.Option(None, "--markdown", help="Write the tables as Markdown here."),
-    plot: Optional[Path] = typer.Option(None, "--plot", help="Write the stacked-bar figure (PNG) here."),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="Write the stacked-bar figure here: .png (300 dpi), "
+                                        ".svg or .pdf (vector), chosen by the extension."),
+    title: Optional[str] = typer.Option(None, "--title", help="Title of the figure (default: from --by)."),
+    hide_unknown: bool = typer.Option(False, "--hide-unknown", help="Leave the unknown-tier groups out of the "
+                                      "tables, the JSON and the figure (they never enter a gap)."),
 ) -> None:
     """Rates of refusal, genuine and faked compliance per group (Wilson 95% CIs), the
     share of compliance that is faked, and the free-vs-paid compliance gap (Newcombe CI,
@@ -435,14 +441,21 @@ def report_cmd(
         fakingclf label dump.jsonl -o labeled.jsonl && fakingclf report labeled.jsonl --by model,tier --plot gap.png
     """
     import json as _json
+    import warnings
 
     import orjson
     from rich.console import Console as _Console
     from rich.markdown import Markdown
 
+    from .analysis import plot_format
     from .analysis import report as make_report
 
     _require_files(data, stdin=True)
+    if plot:
+        try:
+            plot_format(str(plot))
+        except ValueError as e:
+            _fail(f"--plot {e}")
     records = []
     for p in data:
         stream = sys.stdin.buffer if p == "-" else open(p, "rb")
@@ -464,9 +477,13 @@ def report_cmd(
         if path:
             _writable_file(path, what)
     try:
-        rep = make_report(records, by=by)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # printed below from rep.warnings
+            rep = make_report(records, by=by, hide_unknown=hide_unknown)
     except ValueError as e:
         _fail(str(e))
+    for note in rep.warnings:
+        err.print(f"[yellow]warning:[/yellow] {note}")
     md = rep.to_markdown()
     _Console(width=160).print(Markdown(md))
     if json_out:
@@ -474,7 +491,7 @@ def report_cmd(
     if markdown:
         markdown.write_text(md, encoding="utf-8")
     if plot:
-        rep.plot(str(plot))
+        rep.plot(str(plot), title=title)
         err.print(f"figure written to {plot}")
 
 
