@@ -1,5 +1,5 @@
-"""Command line: ``fakingclf label``, ``train``, ``evaluate``, ``report``, ``suggest``
-and ``label-issues``.
+"""Command line: ``fakingclf label``, ``train``, ``evaluate``, ``report``, ``suggest``,
+``label-issues`` and ``judge``.
 
 Data goes to stdout (or ``-o``), progress and summaries to stderr, so pipes stay
 clean. Exit status: 0 on success; 1 when ``--fail-on-error`` is given and some
@@ -559,6 +559,193 @@ def label_issues_cmd(
         _fail(str(e))
     _write_jsonl(rows, output)
     err.print(f"{len(rows)} of {len(ts)} annotations disagree with the out-of-fold prediction")
+
+
+@app.command()
+def judge(
+    input: str = typer.Argument(..., help="JSONL file of transcripts (any layout `label` reads, may be gzipped), "
+                                "an Inspect AI log, or - for stdin."),
+    output: str = typer.Option("-", "--output", "-o", help="Where to write the judged JSONL (- = stdout)."),
+    model: str = typer.Option(..., "--model", help="Judge model name at the endpoint (e.g. gpt-4o)."),
+    base_url: Optional[str] = typer.Option(None, "--base-url", help="OpenAI-compatible endpoint, e.g. "
+                                           "http://localhost:8000/v1 (default: OPENAI_BASE_URL, else OpenAI)."),
+    api_key_env: str = typer.Option("OPENAI_API_KEY", "--api-key-env", help="Environment variable holding the "
+                                    "API key (its value is never printed). Not needed for a local server."),
+    votes: int = typer.Option(5, "--votes", min=1, help="Votes (requests) per transcript."),
+    temperature: float = typer.Option(1.0, "--temperature", min=0.0, help="Sampling temperature of every vote."),
+    max_tokens: Optional[int] = typer.Option(None, "--max-tokens", min=1, help="Completion token limit per vote."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Send seed+k with vote k (endpoints that honour "
+                                       "seeds then repeat their votes)."),
+    concurrency: int = typer.Option(4, "--concurrency", "-c", min=1, help="Most requests in flight at once."),
+    max_retries: int = typer.Option(3, "--max-retries", min=0, help="Retries of a request after 429, 5xx, a "
+                                    "timeout or a dropped connection (exponential backoff, Retry-After honoured)."),
+    timeout: float = typer.Option(120.0, "--timeout", min=0.001, help="Seconds one request may take."),
+    input_price: Optional[float] = typer.Option(None, "--input-price", min=0.0,
+                                                help="Price per 1M prompt tokens, for the cost summary."),
+    output_price: Optional[float] = typer.Option(None, "--output-price", min=0.0,
+                                                 help="Price per 1M completion tokens, for the cost summary."),
+    sample: Optional[int] = typer.Option(None, "--sample", min=1, help="Judge only the N transcripts `suggest` "
+                                         "ranks first (local model unsure, spread over kinds of scratchpad)."),
+    sample_model: Optional[Path] = typer.Option(None, "--sample-model", help="Local model directory that ranks "
+                                                "for --sample (default: the shipped model)."),
+    diversity: float = typer.Option(0.5, "--diversity", min=0.0, max=1.0, help="--sample: weight of distance to "
+                                    "earlier picks (0 = uncertainty only)."),
+    system_prompt: Optional[Path] = typer.Option(None, "--system-prompt", help="Replace the shipped system prompt "
+                                                 "with this file's text (the reply contract must stay)."),
+    resume: bool = typer.Option(False, "--resume", help="Append to an existing -o file, skipping the ids already "
+                                "in it. Without it the output appears only when the run completes."),
+    fail_on_error: bool = typer.Option(False, "--fail-on-error", help="Exit 1 if any record got an error."),
+    progress: Optional[bool] = typer.Option(
+        None, "--progress/--no-progress", help="Progress bar on stderr (default: only on a terminal)."
+    ),
+    text_field: Optional[str] = typer.Option(None, "--text-field", help="Dotted path of the transcript text "
+                                             "in a custom layout."),
+    id_field: Optional[str] = typer.Option(None, "--id-field", help="Dotted path of the record id."),
+    tier_field: Optional[str] = typer.Option(None, "--tier-field", help="Dotted path of the tier."),
+) -> None:
+    """Label transcripts with an LLM judge (any OpenAI-compatible endpoint), to train on.
+
+    Each transcript gets --votes requests; the output is the input records with a
+    "judge" object added: af_fraction (share of votes with all four criteria yes),
+    criteria.<name>, compliance and compliance_shares, votes, model, the raw replies
+    of invalid votes. One record per input line, in order; a line that cannot be read
+    or judged gets "error" set. Needs the extra: pip install 'fakingclf[judge]'.
+
+    Examples:
+
+        fakingclf judge dump.jsonl -o judged.jsonl --model gpt-4o --votes 5 --sample 300 --resume
+
+        fakingclf judge dump.jsonl -o judged.jsonl --model qwen2.5:32b --base-url http://localhost:11434/v1
+
+        fakingclf train judged.jsonl --label-field judge.af_fraction -o my_model/
+    """
+    import orjson
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from . import judge as J
+    from .io import prepare_resume
+
+    _require_files([input], "input file", stdin=True)
+    if output != "-":
+        out_path = Path(output)
+        if input != "-" and out_path.exists() and out_path.resolve() == Path(input).resolve():
+            _fail(f"the output {output} is the input file: choose another -o")
+        _writable_file(out_path, "output")
+    elif resume:
+        _fail("--resume needs an output file (-o FILE)")
+    if (input_price is None) != (output_price is None):
+        _fail("give both --input-price and --output-price, or neither")
+    system_text = None
+    if system_prompt is not None:
+        _require_files([system_prompt], "--system-prompt file")
+        system_text = system_prompt.read_text(encoding="utf-8")
+    api_key = os.environ.get(api_key_env, "").strip()
+    if not api_key:
+        if not (base_url or os.environ.get("OPENAI_BASE_URL")):
+            _fail(f"no API key: set {api_key_env} (or name another variable with --api-key-env), "
+                  "or give --base-url for a server that needs none")
+        api_key = "EMPTY"  # servers without authentication ignore it; the openai client needs one
+    stats = J.Stats()
+    try:
+        client = J.make_client(base_url, api_key, timeout=timeout, max_retries=max_retries,
+                               concurrency=concurrency, stats=stats)
+    except ImportError as e:
+        _fail(str(e))
+    jd = J.Judge(client, model, votes=votes, temperature=temperature, max_tokens=max_tokens, seed=seed,
+                 system_prompt=system_text, stats=stats)
+    clf = None
+    if sample is not None:
+        from .classifier import FakingClassifier, ModelLoadError
+
+        try:
+            clf = FakingClassifier.load(sample_model)
+        except ModelLoadError as e:
+            _fail(str(e))
+    skip = None
+    if resume:
+        try:
+            skip = prepare_resume(Path(output))
+        except ValueError as e:
+            _fail(str(e))
+        if skip:
+            err.print(f"resuming: {sum(skip.values())} record(s) already in {output} are skipped")
+
+    lines, source = _input_lines(input)
+    mapping = {k: v for k, v in (("text", text_field), ("id", id_field), ("tier", tier_field)) if v}
+    entries = J.read_entries(lines, mapping or None)
+    total = None
+    if clf is not None:
+        everything = list(entries)
+        entries = J.sample_entries(clf, everything, sample, diversity=diversity)
+        readable = sum(e.transcript is not None for e in everything)
+        err.print(f"--sample: judging {len(entries)} of {readable} readable transcript(s)"
+                  + (f" ({len(everything) - readable} unreadable line(s) skipped)" if len(everything) > readable
+                     else ""))
+        total = len(entries)
+    if skip:
+        entries = _skip_ids(entries, skip)
+        total = None if total is None else max(0, total - sum(skip.values()))
+    show = err.is_terminal if progress is None else progress
+    n = errors = 0
+    tmp = None
+    if output == "-":
+        out = sys.stdout.buffer
+    elif resume:
+        out = open(output, "ab")
+    else:
+        tmp = Path(output).with_name(f".{Path(output).name}.{os.getpid()}.tmp")
+        out = open(tmp, "wb")
+    try:
+        with Progress(TextColumn("judging"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=err, disable=not show, transient=True) as bar:
+            task = bar.add_task("judge", total=total)
+            for entry, result, error in J.judge_entries(jd, entries, concurrency=concurrency):
+                out.write(orjson.dumps(J.output_record(entry, result, error, jd)) + b"\n")
+                out.flush()
+                n += 1
+                errors += error is not None
+                bar.advance(task)
+        if tmp is not None:
+            out.close()
+            os.replace(tmp, output)
+            tmp = None
+    except J.JudgeFatalError as e:
+        out.flush()
+        kept = f"; {output} keeps the {n} record(s) judged before it (rerun with --resume)" if resume else ""
+        err.print(f"[red]error:[/red] {e}{kept}")
+        raise typer.Exit(2) from None
+    except KeyboardInterrupt:
+        out.flush()
+        kept = f"{output} holds the {n} record(s) judged so far; rerun with --resume to go on" if resume \
+            else "nothing was written (use --resume to keep partial work)"
+        err.print(f"[yellow]interrupted:[/yellow] {kept}")
+        raise typer.Exit(130) from None
+    except OSError as e:
+        _fail(f"cannot write the output: {e.strerror or e}")
+    finally:
+        close = getattr(lines, "close", None)
+        if close is not None and lines is not sys.stdin.buffer:
+            close()
+        if out is not sys.stdout.buffer:
+            out.close()
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
+    err.print(f"{source}: {n} record(s) judged by {model}, {errors} error(s)")
+    for line in stats.lines(input_price, output_price):
+        err.print(line)
+    if errors:
+        err.print(f"[yellow]{errors} record(s) have no judge label: see their \"error\" field[/yellow]")
+    if fail_on_error and errors:
+        raise typer.Exit(1)
+
+
+def _skip_ids(entries, skip):
+    """``entries`` without those whose id is counted in ``skip`` (each skipped as often as counted)."""
+    for e in entries:
+        if skip.get(e.item.id, 0) > 0:
+            skip[e.item.id] -= 1
+            continue
+        yield e
 
 
 def main() -> None:  # pragma: no cover
