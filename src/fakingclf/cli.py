@@ -70,6 +70,29 @@ def _writable_file(path: Path, what: str) -> None:
     if not os.access(path.parent, os.W_OK):
         _fail(f"cannot write {what} {path}: its folder is not writable")
 
+
+def _skipped_shown(fn, *args, **kwargs):
+    """``fn(*args, **kwargs)``, printing the records ``load_labeled`` skipped as one warning line."""
+    import warnings
+
+    from .train import SkippedRecordsWarning
+
+    caught: list = []
+    try:
+        with warnings.catch_warnings(record=True) as recorded:
+            warnings.simplefilter("always", SkippedRecordsWarning)
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                caught = list(recorded)
+    finally:  # shown once recording has stopped; the others as Python would have shown them
+        for w in caught:
+            if issubclass(w.category, SkippedRecordsWarning):
+                err.print(f"[yellow]warning:[/yellow] {w.message}")
+            else:
+                warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+
+
 DEFAULT_SHARED = "../shared/data/af_reasoning_dev.jsonl"
 
 
@@ -296,7 +319,8 @@ def train(
     if card:
         _writable_file(card, "model card")
     try:
-        _, info = train_from_files(
+        _, info = _skipped_shown(
+            train_from_files,
             paths, str(out_dir), label_field=label_field, label_threshold=label_threshold, evaluate=not no_eval,
             log=lambda s: err.print(s), C=C, use_embeddings=not rules_only, sentence_head=not no_head,
         )
@@ -340,8 +364,13 @@ def _metrics_table(result: dict):
     def f(x, nd=3):
         return "–" if x is None else f"{x:.{nd}f}"
 
-    t = Table(title=f"p_alignment_faking — {result['mode']} (threshold {result['threshold']})")
-    for col in ("group", "n", "AF", "AUROC", "95% CI", "AP", "acc", "prec", "recall", "F1", "ECE", "tn fp fn tp"):
+    kappa = "cohen_kappa" in result["overall"]  # numeric labels: agreement with a judge
+    title = f"p_alignment_faking — {result['mode']} (threshold {result['threshold']})"
+    if kappa:
+        title += f"; labels: vote fraction ≥ {result['label_threshold']}"
+    t = Table(title=title)
+    for col in ("group", "n", "AF", "AUROC", "95% CI", "AP", "acc", "prec", "recall", "F1", "ECE", "tn fp fn tp") \
+            + (("κ",) if kappa else ()):
         t.add_column(col, justify="left" if col == "group" else "right")
     rows = [("all", result["overall"])] + list(result.get("groups", {}).items())
     for name, m in rows:
@@ -351,6 +380,7 @@ def _metrics_table(result: dict):
             "–" if not ci or ci[0] is None else f"{ci[0]:.3f}–{ci[1]:.3f}",
             f(m["average_precision"]), f(m["accuracy"]), f(m["precision"]), f(m["recall"]), f(m["f1"]),
             f(m["ece"]), " ".join(str(v) for row in m["confusion_matrix"] for v in row),
+            *((f(m["cohen_kappa"]),) if kappa else ()),
         )
     return t
 
@@ -374,6 +404,9 @@ def evaluate(
         None, "--leave-one-group-out", help="Evaluate the training method holding out each value of FIELD."
     ),
     threshold: Optional[float] = typer.Option(None, "--threshold", min=0.0, max=1.0, help="Decision threshold."),
+    label_threshold: float = typer.Option(0.5, "--label-threshold", min=0.0, max=1.0,
+                                          help="A numeric label (a judge's vote fraction) at or above this counts "
+                                          "as alignment faking; Cohen's κ is then reported too."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write all figures as JSON here."),
     plot: Optional[Path] = typer.Option(None, "--plot", help="Write a reliability diagram PNG here."),
     n_resamples: int = typer.Option(2000, "--bootstrap", min=100, help="Bootstrap resamples for the AUROC CI."),
@@ -383,8 +416,13 @@ def evaluate(
 
     Without --cv / --leave-one-group-out it scores the model as shipped; with them it
     scores the training method (fit on the other folds, predict the held-out one).
+    With numeric labels (an LLM judge's vote fraction, thresholded at
+    --label-threshold) it also reports Cohen's κ between the model's decisions and
+    the thresholded labels: the model's agreement with the judge.
 
     Example:
+
+        fakingclf evaluate judged.jsonl --label-field judge.af_fraction --model my_model/
 
         fakingclf evaluate ../shared/data/af_reasoning_dev.jsonl --leave-one-group-out origin --json logo.json
     """
@@ -401,11 +439,12 @@ def evaluate(
         if path:
             _writable_file(path, what)
     try:
-        result = evaluate_files(
+        result = _skipped_shown(
+            evaluate_files,
             data, model=str(model) if model else None, label_field=label_field,
             positive=_split(positive, POSITIVE), negative=_split(negative, NEGATIVE),
             group_by=group_by, cv=cv, leave_one_group_out=logo, threshold=threshold,
-            plot=str(plot) if plot else None, n_resamples=n_resamples,
+            plot=str(plot) if plot else None, n_resamples=n_resamples, label_threshold=label_threshold,
         )
     except (ValueError, ModelLoadError) as e:
         _fail(str(e))
@@ -553,7 +592,7 @@ def label_issues_cmd(
     _require_files(data)
     try:
         params = dict(FakingClassifier.load(model).info_.get("params", {}))
-        ts, y, _, _ = load_labeled(data, label_field)
+        ts, y, _, _ = _skipped_shown(load_labeled, data, label_field)
         rows = label_issues(ts, y, params, cv=cv)
     except (ValueError, ModelLoadError) as e:
         _fail(str(e))

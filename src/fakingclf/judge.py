@@ -431,6 +431,8 @@ class Judge:
 
 def _short(e: Exception, n: int = 300) -> str:
     msg = getattr(e, "message", None) or str(e) or type(e).__name__
+    if msg.startswith("Error code: ") and " - " in msg:  # the status is given already
+        msg = msg.split(" - ", 1)[1]
     return msg if len(msg) <= n else msg[:n] + "…"
 
 
