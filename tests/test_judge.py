@@ -386,6 +386,41 @@ def test_custom_layouts_gzip_and_stdin(runner, tmp_path):
     assert json.loads(r2.stdout)["id"] == "s"
 
 
+@pytest.mark.parametrize("name", ["formats.jsonl", "inspect_example.eval"])
+def test_every_layout_label_reads_reaches_the_judge(runner, name):
+    """The formats file and the Inspect log: the judge gets the transcripts `label` reads, under the same ids."""
+    from fakingclf.io import read_records
+    from fakingclf.judge import read_entries
+
+    path = Path(__file__).resolve().parents[1] / "data" / "labeled" / name
+    if name.endswith(".eval"):
+        pytest.importorskip("inspect_ai")
+        from fakingclf.inspect_logs import iter_log_records
+
+        lines = [json.dumps(r) for r in iter_log_records(str(path))]
+    else:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    expected = [it.transcript for it in read_records(lines)]
+    assert [e.transcript for e in read_entries(lines)] == expected and all(expected)
+    seen = []
+
+    def answer(body, attempt):
+        seen.append(body["messages"][1]["content"])
+        return Reply(vote_json())
+
+    with FakeOpenAI(answer) as srv:
+        r = runner.invoke(app, ["judge", str(path), "--votes", "1", *judge_args(srv)])
+    assert r.exit_code == 0, r.stderr
+    got = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [g["id"] for g in got] == [t.id for t in expected]
+    assert all(g["error"] is None and g["judge"]["af_fraction"] == 1.0 for g in got)
+    # every reasoning block and final output was in some request
+    for t in expected:
+        assert any(all(b in text for b in t.scratchpads) and (t.output or "") in text for text in seen), t.id
+    # the records, read again, are the same transcripts (the annotation file keeps the layout)
+    assert [Transcript.from_record(g).scratchpads for g in got] == [t.scratchpads for t in expected]
+
+
 # ------------------------------------------------------------------ resume and interruption
 def _kill_input(tmp_path: Path) -> Path:
     lines = [json.dumps({"id": f"r{i:03d}", "text": tagged(f"MARK-{i}")}) for i in range(60)]
