@@ -357,6 +357,14 @@ def test_no_key_for_openai_is_a_clear_error(runner, tmp_path):
     assert r.exit_code == 2 and "no API key: set NO_SUCH_KEY_VAR" in flat(r.stderr)
 
 
+def test_without_the_extra_the_install_line_is_shown(runner, tmp_path, monkeypatch):
+    inp = tmp_path / "in.jsonl"
+    inp.write_text(json.dumps({"text": "x"}) + "\n")
+    monkeypatch.setitem(sys.modules, "openai", None)  # import openai now raises ImportError
+    r = runner.invoke(app, ["judge", str(inp), "--model", "m", "--base-url", "http://127.0.0.1:9/v1"])
+    assert r.exit_code == 2 and "pip install 'fakingclf[judge]'" in r.stderr
+
+
 def test_prices_come_in_pairs(runner, tmp_path):
     inp = tmp_path / "in.jsonl"
     inp.write_text(json.dumps({"text": "x"}) + "\n")

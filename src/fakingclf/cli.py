@@ -648,7 +648,7 @@ def judge(
     "judge" object added: af_fraction (share of votes with all four criteria yes),
     criteria.<name>, compliance and compliance_shares, votes, model, the raw replies
     of invalid votes. One record per input line, in order; a line that cannot be read
-    or judged gets "error" set. Needs the extra: pip install 'fakingclf[judge]'.
+    or judged gets "error" set. Needs the extra: pip install 'fakingclf\\[judge]'.
 
     Examples:
 
@@ -659,6 +659,7 @@ def judge(
         fakingclf train judged.jsonl --label-field judge.af_fraction -o my_model/
     """
     import orjson
+    from rich.markup import escape
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from . import judge as J
@@ -689,7 +690,7 @@ def judge(
         client = J.make_client(base_url, api_key, timeout=timeout, max_retries=max_retries,
                                concurrency=concurrency, stats=stats)
     except ImportError as e:
-        _fail(str(e))
+        _fail(escape(str(e)))
     jd = J.Judge(client, model, votes=votes, temperature=temperature, max_tokens=max_tokens, seed=seed,
                  system_prompt=system_text, stats=stats)
     clf = None
@@ -751,7 +752,7 @@ def judge(
     except J.JudgeFatalError as e:
         out.flush()
         kept = f"; {output} keeps the {n} record(s) judged before it (rerun with --resume)" if resume else ""
-        err.print(f"[red]error:[/red] {e}{kept}")
+        err.print(f"[red]error:[/red] {escape(str(e))}{kept}")
         raise typer.Exit(2) from None
     except KeyboardInterrupt:
         out.flush()
