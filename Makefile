@@ -22,7 +22,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) $(TORCH)
-	$(PY) -m pip install --quiet -e '.[dev,inspect,dask]'
+	$(PY) -m pip install --quiet -e '.[dev,inspect,dask,judge]'
 	touch $@
 
 install: $(VENV)/.installed

@@ -1,5 +1,5 @@
-"""Command line: ``fakingclf label``, ``train``, ``evaluate``, ``report``, ``suggest``
-and ``label-issues``.
+"""Command line: ``fakingclf label``, ``train``, ``evaluate``, ``report``, ``suggest``,
+``label-issues`` and ``judge``.
 
 Data goes to stdout (or ``-o``), progress and summaries to stderr, so pipes stay
 clean. Exit status: 0 on success; 1 when ``--fail-on-error`` is given and some
@@ -69,6 +69,29 @@ def _writable_file(path: Path, what: str) -> None:
         _fail(f"cannot create the folder for {what} {path}: {e.strerror or e}")
     if not os.access(path.parent, os.W_OK):
         _fail(f"cannot write {what} {path}: its folder is not writable")
+
+
+def _skipped_shown(fn, *args, **kwargs):
+    """``fn(*args, **kwargs)``, printing the records ``load_labeled`` skipped as one warning line."""
+    import warnings
+
+    from .train import SkippedRecordsWarning
+
+    caught: list = []
+    try:
+        with warnings.catch_warnings(record=True) as recorded:
+            warnings.simplefilter("always", SkippedRecordsWarning)
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                caught = list(recorded)
+    finally:  # shown once recording has stopped; the others as Python would have shown them
+        for w in caught:
+            if issubclass(w.category, SkippedRecordsWarning):
+                err.print(f"[yellow]warning:[/yellow] {w.message}")
+            else:
+                warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+
 
 DEFAULT_SHARED = "../shared/data/af_reasoning_dev.jsonl"
 
@@ -296,7 +319,8 @@ def train(
     if card:
         _writable_file(card, "model card")
     try:
-        _, info = train_from_files(
+        _, info = _skipped_shown(
+            train_from_files,
             paths, str(out_dir), label_field=label_field, label_threshold=label_threshold, evaluate=not no_eval,
             log=lambda s: err.print(s), C=C, use_embeddings=not rules_only, sentence_head=not no_head,
         )
@@ -340,8 +364,13 @@ def _metrics_table(result: dict):
     def f(x, nd=3):
         return "–" if x is None else f"{x:.{nd}f}"
 
-    t = Table(title=f"p_alignment_faking — {result['mode']} (threshold {result['threshold']})")
-    for col in ("group", "n", "AF", "AUROC", "95% CI", "AP", "acc", "prec", "recall", "F1", "ECE", "tn fp fn tp"):
+    kappa = "cohen_kappa" in result["overall"]  # numeric labels: agreement with a judge
+    title = f"p_alignment_faking — {result['mode']} (threshold {result['threshold']})"
+    if kappa:
+        title += f"; labels: vote fraction ≥ {result['label_threshold']}"
+    t = Table(title=title)
+    for col in ("group", "n", "AF", "AUROC", "95% CI", "AP", "acc", "prec", "recall", "F1", "ECE", "tn fp fn tp") \
+            + (("κ",) if kappa else ()):
         t.add_column(col, justify="left" if col == "group" else "right")
     rows = [("all", result["overall"])] + list(result.get("groups", {}).items())
     for name, m in rows:
@@ -351,6 +380,7 @@ def _metrics_table(result: dict):
             "–" if not ci or ci[0] is None else f"{ci[0]:.3f}–{ci[1]:.3f}",
             f(m["average_precision"]), f(m["accuracy"]), f(m["precision"]), f(m["recall"]), f(m["f1"]),
             f(m["ece"]), " ".join(str(v) for row in m["confusion_matrix"] for v in row),
+            *((f(m["cohen_kappa"]),) if kappa else ()),
         )
     return t
 
@@ -374,6 +404,9 @@ def evaluate(
         None, "--leave-one-group-out", help="Evaluate the training method holding out each value of FIELD."
     ),
     threshold: Optional[float] = typer.Option(None, "--threshold", min=0.0, max=1.0, help="Decision threshold."),
+    label_threshold: float = typer.Option(0.5, "--label-threshold", min=0.0, max=1.0,
+                                          help="A numeric label (a judge's vote fraction) at or above this counts "
+                                          "as alignment faking; Cohen's κ is then reported too."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write all figures as JSON here."),
     plot: Optional[Path] = typer.Option(None, "--plot", help="Write a reliability diagram PNG here."),
     n_resamples: int = typer.Option(2000, "--bootstrap", min=100, help="Bootstrap resamples for the AUROC CI."),
@@ -383,8 +416,13 @@ def evaluate(
 
     Without --cv / --leave-one-group-out it scores the model as shipped; with them it
     scores the training method (fit on the other folds, predict the held-out one).
+    With numeric labels (an LLM judge's vote fraction, thresholded at
+    --label-threshold) it also reports Cohen's κ between the model's decisions and
+    the thresholded labels: the model's agreement with the judge.
 
     Example:
+
+        fakingclf evaluate judged.jsonl --label-field judge.af_fraction --model my_model/
 
         fakingclf evaluate ../shared/data/af_reasoning_dev.jsonl --leave-one-group-out origin --json logo.json
     """
@@ -401,11 +439,12 @@ def evaluate(
         if path:
             _writable_file(path, what)
     try:
-        result = evaluate_files(
+        result = _skipped_shown(
+            evaluate_files,
             data, model=str(model) if model else None, label_field=label_field,
             positive=_split(positive, POSITIVE), negative=_split(negative, NEGATIVE),
             group_by=group_by, cv=cv, leave_one_group_out=logo, threshold=threshold,
-            plot=str(plot) if plot else None, n_resamples=n_resamples,
+            plot=str(plot) if plot else None, n_resamples=n_resamples, label_threshold=label_threshold,
         )
     except (ValueError, ModelLoadError) as e:
         _fail(str(e))
@@ -570,12 +609,200 @@ def label_issues_cmd(
     _require_files(data)
     try:
         params = dict(FakingClassifier.load(model).info_.get("params", {}))
-        ts, y, _, _ = load_labeled(data, label_field)
+        ts, y, _, _ = _skipped_shown(load_labeled, data, label_field)
         rows = label_issues(ts, y, params, cv=cv)
     except (ValueError, ModelLoadError) as e:
         _fail(str(e))
     _write_jsonl(rows, output)
     err.print(f"{len(rows)} of {len(ts)} annotations disagree with the out-of-fold prediction")
+
+
+@app.command()
+def judge(
+    input: str = typer.Argument(..., help="JSONL file of transcripts (any layout `label` reads, may be gzipped), "
+                                "an Inspect AI log, or - for stdin."),
+    output: str = typer.Option("-", "--output", "-o", help="Where to write the judged JSONL (- = stdout)."),
+    model: str = typer.Option(..., "--model", help="Judge model name at the endpoint (e.g. gpt-4o)."),
+    base_url: Optional[str] = typer.Option(None, "--base-url", help="OpenAI-compatible endpoint, e.g. "
+                                           "http://localhost:8000/v1 (default: OPENAI_BASE_URL, else OpenAI)."),
+    api_key_env: str = typer.Option("OPENAI_API_KEY", "--api-key-env", help="Environment variable holding the "
+                                    "API key (its value is never printed). Not needed for a local server."),
+    votes: int = typer.Option(5, "--votes", min=1, help="Votes (requests) per transcript."),
+    temperature: float = typer.Option(1.0, "--temperature", min=0.0, help="Sampling temperature of every vote."),
+    max_tokens: Optional[int] = typer.Option(None, "--max-tokens", min=1, help="Completion token limit per vote."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Send seed+k with vote k (endpoints that honour "
+                                       "seeds then repeat their votes)."),
+    concurrency: int = typer.Option(4, "--concurrency", "-c", min=1, help="Most requests in flight at once."),
+    max_retries: int = typer.Option(3, "--max-retries", min=0, help="Retries of a request after 429, 5xx, a "
+                                    "timeout or a dropped connection (exponential backoff, Retry-After honoured)."),
+    timeout: float = typer.Option(120.0, "--timeout", min=0.001, help="Seconds one request may take."),
+    input_price: Optional[float] = typer.Option(None, "--input-price", min=0.0,
+                                                help="Price per 1M prompt tokens, for the cost summary."),
+    output_price: Optional[float] = typer.Option(None, "--output-price", min=0.0,
+                                                 help="Price per 1M completion tokens, for the cost summary."),
+    sample: Optional[int] = typer.Option(None, "--sample", min=1, help="Judge only the N transcripts `suggest` "
+                                         "ranks first (local model unsure, spread over kinds of scratchpad)."),
+    sample_model: Optional[Path] = typer.Option(None, "--sample-model", help="Local model directory that ranks "
+                                                "for --sample (default: the shipped model)."),
+    diversity: float = typer.Option(0.5, "--diversity", min=0.0, max=1.0, help="--sample: weight of distance to "
+                                    "earlier picks (0 = uncertainty only)."),
+    system_prompt: Optional[Path] = typer.Option(None, "--system-prompt", help="Replace the shipped system prompt "
+                                                 "with this file's text (the reply contract must stay)."),
+    resume: bool = typer.Option(False, "--resume", help="Append to an existing -o file, skipping the ids already "
+                                "in it. Without it the output appears only when the run completes."),
+    fail_on_error: bool = typer.Option(False, "--fail-on-error", help="Exit 1 if any record got an error."),
+    progress: Optional[bool] = typer.Option(
+        None, "--progress/--no-progress", help="Progress bar on stderr (default: only on a terminal)."
+    ),
+    text_field: Optional[str] = typer.Option(None, "--text-field", help="Dotted path of the transcript text "
+                                             "in a custom layout."),
+    id_field: Optional[str] = typer.Option(None, "--id-field", help="Dotted path of the record id."),
+    tier_field: Optional[str] = typer.Option(None, "--tier-field", help="Dotted path of the tier."),
+) -> None:
+    """Label transcripts with an LLM judge (any OpenAI-compatible endpoint), to train on.
+
+    Each transcript gets --votes requests; the output is the input records with a
+    "judge" object added: af_fraction (share of votes with all four criteria yes),
+    criteria.<name>, compliance and compliance_shares, votes, model, the raw replies
+    of invalid votes. One record per input line, in order; a line that cannot be read
+    or judged gets "error" set. Needs the extra: pip install 'fakingclf\\[judge]'.
+
+    Examples:
+
+        fakingclf judge dump.jsonl -o judged.jsonl --model gpt-4o --votes 5 --sample 300 --resume
+
+        fakingclf judge dump.jsonl -o judged.jsonl --model qwen2.5:32b --base-url http://localhost:11434/v1
+
+        fakingclf train judged.jsonl --label-field judge.af_fraction -o my_model/
+    """
+    import orjson
+    from rich.markup import escape
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from . import judge as J
+    from .io import prepare_resume
+
+    _require_files([input], "input file", stdin=True)
+    if output != "-":
+        out_path = Path(output)
+        if input != "-" and out_path.exists() and out_path.resolve() == Path(input).resolve():
+            _fail(f"the output {output} is the input file: choose another -o")
+        _writable_file(out_path, "output")
+    elif resume:
+        _fail("--resume needs an output file (-o FILE)")
+    if (input_price is None) != (output_price is None):
+        _fail("give both --input-price and --output-price, or neither")
+    system_text = None
+    if system_prompt is not None:
+        _require_files([system_prompt], "--system-prompt file")
+        system_text = system_prompt.read_text(encoding="utf-8")
+    api_key = os.environ.get(api_key_env, "").strip()
+    if not api_key:
+        if not (base_url or os.environ.get("OPENAI_BASE_URL")):
+            _fail(f"no API key: set {api_key_env} (or name another variable with --api-key-env), "
+                  "or give --base-url for a server that needs none")
+        api_key = "EMPTY"  # servers without authentication ignore it; the openai client needs one
+    stats = J.Stats()
+    try:
+        client = J.make_client(base_url, api_key, timeout=timeout, max_retries=max_retries,
+                               concurrency=concurrency, stats=stats)
+    except ImportError as e:
+        _fail(escape(str(e)))
+    jd = J.Judge(client, model, votes=votes, temperature=temperature, max_tokens=max_tokens, seed=seed,
+                 system_prompt=system_text, stats=stats)
+    clf = None
+    if sample is not None:
+        from .classifier import FakingClassifier, ModelLoadError
+
+        try:
+            clf = FakingClassifier.load(sample_model)
+        except ModelLoadError as e:
+            _fail(str(e))
+    skip = None
+    if resume:
+        try:
+            skip = prepare_resume(Path(output))
+        except ValueError as e:
+            _fail(str(e))
+        if skip:
+            err.print(f"resuming: {sum(skip.values())} record(s) already in {output} are skipped")
+
+    lines, source = _input_lines(input)
+    mapping = {k: v for k, v in (("text", text_field), ("id", id_field), ("tier", tier_field)) if v}
+    entries = J.read_entries(lines, mapping or None)
+    total = None
+    if clf is not None:
+        everything = list(entries)
+        entries = J.sample_entries(clf, everything, sample, diversity=diversity)
+        readable = sum(e.transcript is not None for e in everything)
+        err.print(f"--sample: judging {len(entries)} of {readable} readable transcript(s)"
+                  + (f" ({len(everything) - readable} unreadable line(s) skipped)" if len(everything) > readable
+                     else ""))
+        total = len(entries)
+    if skip:
+        entries = _skip_ids(entries, skip)
+        total = None if total is None else max(0, total - sum(skip.values()))
+    show = err.is_terminal if progress is None else progress
+    n = errors = 0
+    tmp = None
+    if output == "-":
+        out = sys.stdout.buffer
+    elif resume:
+        out = open(output, "ab")
+    else:
+        tmp = Path(output).with_name(f".{Path(output).name}.{os.getpid()}.tmp")
+        out = open(tmp, "wb")
+    try:
+        with Progress(TextColumn("judging"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=err, disable=not show, transient=True) as bar:
+            task = bar.add_task("judge", total=total)
+            for entry, result, error in J.judge_entries(jd, entries, concurrency=concurrency):
+                out.write(orjson.dumps(J.output_record(entry, result, error, jd)) + b"\n")
+                out.flush()
+                n += 1
+                errors += error is not None
+                bar.advance(task)
+        if tmp is not None:
+            out.close()
+            os.replace(tmp, output)
+            tmp = None
+    except J.JudgeFatalError as e:
+        out.flush()
+        kept = f"; {output} keeps the {n} record(s) judged before it (rerun with --resume)" if resume else ""
+        err.print(f"[red]error:[/red] {escape(str(e))}{kept}")
+        raise typer.Exit(2) from None
+    except KeyboardInterrupt:
+        out.flush()
+        kept = f"{output} holds the {n} record(s) judged so far; rerun with --resume to go on" if resume \
+            else "nothing was written (use --resume to keep partial work)"
+        err.print(f"[yellow]interrupted:[/yellow] {kept}")
+        raise typer.Exit(130) from None
+    except OSError as e:
+        _fail(f"cannot write the output: {e.strerror or e}")
+    finally:
+        close = getattr(lines, "close", None)
+        if close is not None and lines is not sys.stdin.buffer:
+            close()
+        if out is not sys.stdout.buffer:
+            out.close()
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
+    err.print(f"{source}: {n} record(s) judged by {model}, {errors} error(s)")
+    for line in stats.lines(input_price, output_price):
+        err.print(line)
+    if errors:
+        err.print(f"[yellow]{errors} record(s) have no judge label: see their \"error\" field[/yellow]")
+    if fail_on_error and errors:
+        raise typer.Exit(1)
+
+
+def _skip_ids(entries, skip):
+    """``entries`` without those whose id is counted in ``skip`` (each skipped as often as counted)."""
+    for e in entries:
+        if skip.get(e.item.id, 0) > 0:
+            skip[e.item.id] -= 1
+            continue
+        yield e
 
 
 def main() -> None:  # pragma: no cover

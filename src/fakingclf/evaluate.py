@@ -8,6 +8,12 @@ Two questions, two modes:
   predictions from models fit on the other folds — stratified K-fold, or one fold
   per value of a field (e.g. ``origin``) — so the figures say how the method
   generalizes, not how well a model remembers its own training data.
+
+When the labels are numbers (an LLM judge's vote fraction, e.g. ``judge.af_fraction``
+written by ``fakingclf judge``), they are thresholded at ``label_threshold`` and every
+metrics block also gets Cohen's kappa between the model's decisions at its threshold
+and the thresholded labels (``sklearn.metrics.cohen_kappa_score``): the model's
+agreement with the judge, beside the AUROC against the same labels.
 """
 
 from __future__ import annotations
@@ -15,8 +21,10 @@ from __future__ import annotations
 from typing import Any, Optional, Sequence
 
 import numpy as np
+import orjson
 
 from .classifier import FakingClassifier
+from .io import get_path
 from .metrics import binary_metrics, reliability_diagram
 from .train import NEGATIVE, POSITIVE, load_labeled, out_of_fold
 
@@ -36,6 +44,7 @@ def evaluate_files(
     plot: Optional[str] = None,
     n_resamples: int = 2000,
     seed: int = 0,
+    label_threshold: float = 0.5,
 ) -> dict[str, Any]:
     """Evaluate on labeled JSONL files.
 
@@ -61,11 +70,16 @@ def evaluate_files(
         Decision threshold; the model's own (0.5 by default) when omitted.
     plot : str, optional
         Write a reliability diagram PNG here.
+    label_threshold : float in [0, 1]
+        A numeric label (a judge's vote fraction) at or above this counts as
+        alignment faking.
 
     Returns
     -------
     dict
-        ``{"mode", "n", "overall": metrics, "groups": {value: metrics}, ...}``.
+        ``{"mode", "n", "overall": metrics, "groups": {value: metrics}, ...}``. With
+        numeric labels, also ``label_threshold``, and ``cohen_kappa`` (in [-1, 1];
+        None when undefined, e.g. both sides constant) in every metrics block.
 
     Raises
     ------
@@ -77,7 +91,8 @@ def evaluate_files(
         raise ValueError("use either --cv or --leave-one-group-out, not both")
     group_field = leave_one_group_out or group_by
     ts, y, groups, sha = load_labeled(
-        paths, label_field, group_field=group_field or "origin", positive=positive, negative=negative
+        paths, label_field, group_field=group_field or "origin", positive=positive, negative=negative,
+        threshold=label_threshold,
     )
     base = FakingClassifier.load(model)
     thr = base.threshold if threshold is None else threshold
@@ -116,6 +131,38 @@ def evaluate_files(
             str(v): binary_metrics(y[groups == v], p[groups == v], thr, n_resamples=n_resamples)
             for v in sorted(set(groups))
         }
+    if _numeric_labels(paths, label_field):
+        result["label_threshold"] = label_threshold
+        blocks = [(result["overall"], np.ones(len(y), dtype=bool))]
+        blocks += [(m, groups == v) for v, m in zip(sorted(set(groups)), result.get("groups", {}).values())]
+        for m, rows in blocks:
+            m["cohen_kappa"] = _kappa(y[rows], p[rows] >= thr)
     if plot:
         result["reliability_diagram"] = reliability_diagram(y, p, plot, title=f"p_alignment_faking — {mode}")
     return result
+
+
+def _numeric_labels(paths: Sequence[str], label_field: str) -> bool:
+    """True when some record of ``paths`` has a number (not a boolean) as its label."""
+    for path in paths:
+        with open(path, "rb") as f:
+            for line in f:
+                try:
+                    rec = orjson.loads(line)
+                except orjson.JSONDecodeError:
+                    continue
+                if isinstance(rec, dict):
+                    v = rec[label_field] if label_field in rec else get_path(rec, label_field)
+                    if isinstance(v, (int, float)) and not isinstance(v, bool):
+                        return True
+    return False
+
+
+def _kappa(y: np.ndarray, decision: np.ndarray) -> Optional[float]:
+    """Cohen's kappa of two 0/1 ratings; None when undefined (both constant and equal)."""
+    from sklearn.metrics import cohen_kappa_score
+
+    if len(y) == 0 or (len(set(y.tolist())) == 1 and set(y.tolist()) == set(decision.astype(int).tolist())):
+        return None
+    k = float(cohen_kappa_score(y, decision.astype(int)))
+    return None if np.isnan(k) else k

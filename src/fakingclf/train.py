@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import platform
+import warnings
 from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
@@ -34,10 +35,15 @@ from .io import get_path
 from .metrics import binary_metrics, expected_calibration_error  # noqa: F401  (re-exported)
 from .transcript import Transcript, TranscriptError
 
-__all__ = ["load_labeled", "data_warnings", "train_from_files", "metrics", "out_of_fold", "evaluate_protocols", "write_model_card"]
+__all__ = ["load_labeled", "data_warnings", "train_from_files", "metrics", "out_of_fold", "evaluate_protocols", "write_model_card",
+           "SkippedRecordsWarning"]
 
 POSITIVE = {"alignment_faking", "faked_compliance", "af", "1", "true", "yes"}
 NEGATIVE = {"aligned", "genuine_compliance", "refusal", "not_alignment_faking", "0", "false", "no"}
+
+
+class SkippedRecordsWarning(UserWarning):
+    """Records left out of the labeled data (error records of a batch run, with no label)."""
 
 
 def load_labeled(
@@ -78,12 +84,18 @@ def load_labeled(
     ValueError
         Naming the file and line of the first unreadable record, unknown label or
         duplicate id.
+
+    Warns
+    -----
+    SkippedRecordsWarning
+        When records were skipped: a record with no label whose ``error`` field is an
+        object (an error record of ``fakingclf judge`` or ``label``) is left out.
     """
     pos = {str(v).strip().lower() for v in positive}
     neg = {str(v).strip().lower() for v in negative}
     if pos & neg:
         raise ValueError(f"label values listed as both positive and negative: {sorted(pos & neg)}")
-    ts, ys, origins, seen = [], [], [], set()
+    ts, ys, origins, seen, skipped = [], [], [], set(), []
     h = hashlib.sha256()
     for path in paths:
         data = Path(path).read_bytes()
@@ -101,6 +113,9 @@ def load_labeled(
             if not isinstance(rec, dict):
                 raise ValueError(f"{where}: record is not a JSON object")
             raw = rec.pop(label_field, None) if label_field in rec else get_path(rec, label_field)
+            if raw is None and isinstance(rec.get("error"), dict):
+                skipped.append(where)  # an error record of a batch run (`judge`, `label`): nothing to learn
+                continue
             lab = str(raw).strip().lower() if raw is not None else ""
             if isinstance(raw, (int, float)) and not isinstance(raw, bool) and 0.0 <= raw <= 1.0:
                 y = int(raw >= threshold)  # a judge's vote fraction or score, thresholded
@@ -127,6 +142,9 @@ def load_labeled(
             ts.append(t)
             ys.append(y)
             origins.append(origin)
+    if skipped:
+        warnings.warn(f"{len(skipped)} record(s) with an error and no label skipped (first: {skipped[0]})",
+                      SkippedRecordsWarning, stacklevel=2)
     if not ts:
         raise ValueError(f"no labeled records in {list(paths)}")
     return ts, np.array(ys, dtype=int), np.array(origins), h.hexdigest()
