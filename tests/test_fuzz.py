@@ -602,7 +602,7 @@ HUGE = {  # name -> builder of one line; each parses to a record, or fails fast 
 
 
 @pytest.mark.parametrize("case", list(HUGE))
-def test_huge_line_yields_one_record_quickly(rules_classifier, case):
+def test_huge_line_yields_one_record(rules_classifier, case):
     line = HUGE[case]()
     blob = b'{"id": "before", "text": "I will refuse."}\n' + line + b'\n{"id": "after", "text": "I will help."}\n'
     t0 = time.perf_counter()
@@ -611,12 +611,28 @@ def test_huge_line_yields_one_record_quickly(rules_classifier, case):
     print(f"\n{case}: {len(line) / 1e6:.1f} MB line in {elapsed:.1f} s -> {preds[1].label or preds[1].error}")
     assert check_predictions(io.BytesIO(blob).readlines(), preds) == 3
     assert [p.id for p in preds][::2] == ["before", "after"]
-    assert elapsed < 30, f"{case}: {elapsed:.1f} s"
     if case in ("scratchpad just over MAX_CHARS", "10 MB of reasoning", "10 MB message"):
         assert preds[1].error["type"] == "processing_error"
         assert "longer than the 5,000,000 the cue detector reads" in preds[1].error["message"]
     if case == "1 MB of reasoning (labeled)":
         assert preds[1].label in LABELS
+
+
+@pytest.mark.parametrize("case", ["tags named in prose", "unclosed <think> tags", "reasoning"])
+def test_huge_line_time_grows_linearly(rules_classifier, case):
+    # a quadratic scan in a reader or the cue detector shows as a ratio near 16 for four times the bytes
+    build = {
+        "tags named in prose": lambda n: {"text": "<think>a</think>" * (n // 32) + "the <think> tag " * (n // 32)},
+        "unclosed <think> tags": lambda n: {"text": "<think>I will comply. " * (n // 22)},
+        "reasoning": lambda n: {"text": _prose(n)},
+    }[case]
+
+    def label(n):
+        preds = list(label_lines(rules_classifier, io.BytesIO(orjson.dumps(build(n)) + b"\n")))
+        assert len(preds) == 1
+
+    small, large = _seconds(label, 250_000), _seconds(label, 1_000_000)
+    assert large / small < 8, f"{case}: 0.25 MB {small:.2f} s, 1 MB {large:.2f} s"
 
 
 # ------------------------------------------------------------------ regressions found by this suite
@@ -659,11 +675,18 @@ def test_tier_value_is_read_from_the_innermost_tag():
     assert t.tier == "free"
 
 
-def test_sentence_splitting_is_linear(cue_detector):
-    # each Token.is_sent_start assignment rescanned the doc: 20,000 lines took 28 s, now 2 s
+def _seconds(fn, *args) -> float:
     t0 = time.perf_counter()
-    sents = cue_detector.sentences("I will comply.\n" * 20_000)
-    assert time.perf_counter() - t0 < 10
-    assert len(sents) == 20_000
+    fn(*args)
+    return time.perf_counter() - t0
+
+
+def test_sentence_splitting_is_linear(cue_detector):
+    # each Token.is_sent_start assignment rescanned the doc (quadratic: 20,000 lines took 28 s). Four times
+    # the lines must take well under sixteen times as long (a ratio measured in the same run, not a time limit).
+    small = _seconds(cue_detector.sentences, "I will comply.\n" * 2_000)
+    large = _seconds(cue_detector.sentences, "I will comply.\n" * 8_000)
+    assert large / small < 8, f"2,000 lines {small:.2f} s, 8,000 lines {large:.2f} s"
+    assert len(cue_detector.sentences("I will comply.\n" * 20_000)) == 20_000
     assert [s.text for s in cue_detector.sentences("1. First point\n2. Second. Done")] == [
         "1. First point", "2. Second.", "Done"]
