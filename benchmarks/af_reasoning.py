@@ -1,162 +1,248 @@
-"""Reproduce every figure of docs/benchmarks.md: p_alignment_faking against baselines.
+"""Reproduce the accuracy figures of docs/benchmarks.md: p_alignment_faking and compliance, out of fold.
 
 Usage (from the repository root, after `make install`):
 
-    .venv/bin/python benchmarks/af_reasoning.py [../shared/data/af_reasoning_dev.jsonl] [--out benchmarks/results.json]
+    .venv/bin/python benchmarks/af_reasoning.py [--shared ../shared/data] [--cache build/emb-cache] \
+        [--doc docs/benchmarks.md] [--out benchmarks/results.json]
 
-For each method it prints, as Markdown, the out-of-fold AUROC (with a stratified
-bootstrap 95 % CI), average precision and ECE under two protocols: stratified 5-fold
-cross-validation and leave-one-origin-out, overall and per origin. Methods:
+The data is the shipped models' training set, built from the shared files as
+``data/shared_training_set.py`` builds it (the policy is in the model card). Every
+figure is out of fold under protocols that hold out what a real new transcript would
+not share with the training data; in each, every training row that shares a group
+(style, real prompt prefix, origin) with a test row is left out of training:
 
-* fakingclf (default): cue + prototype-similarity features + the stacked sentence
-  head, sigmoid calibration;
-* fakingclf, isotonic calibration;
-* fakingclf without the sentence head;
-* fakingclf, rules only (no embedding model);
-* bag of words (TF-IDF + logistic regression);
-* keywords (count of keyword families, Platt-scaled);
-* experiments that are not shipped (kept here so their figures can be checked):
-  - "+ mean/max-pooled embeddings": the default features plus the mean- and
-    max-pooled sentence embeddings (768 more columns);
-  - "origin-held-out calibration": the default logistic regression (without the
-    sentence head), Platt-scaled on
-    scores predicted for each training origin by a model fit on the other training
-    origins (instead of on random folds).
+* **leave-one-style-out** (synthetic set): each of the five writing styles is predicted
+  by a model fit on everything else (the four other styles, the continuations and the
+  development rows);
+* **grouped by prefix** (continuations): five folds of real prompt prefixes; both
+  endings of a prefix, and the truncated paper row it came from, are in one fold;
+* **leave-one-origin-out** (development set, decided rows only): each origin is
+  predicted by a model fit on the rest.
 
-Features are computed once per method family; only the fits repeat per fold.
+For alignment-faking reasoning it reports, per method, AUROC with a bootstrap 95 % CI,
+average precision and ECE (10 bins), the rate of positive decisions per pattern at the
+model's threshold (false-positive rates of the hard negatives, recall of the
+alignment-faking patterns), and a shortcut check (length and "values" counts alone,
+and the model's AUROC within length tertiles). For compliance it reports
+refusal-vs-compliance accuracy and partial-compliance precision and recall of the
+learned compliance model beside the rule-based one.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from fakingclf.baselines import bag_of_words, keyword_model
-from fakingclf.classifier import FakingClassifier, Features
-from fakingclf.metrics import binary_metrics
-from fakingclf.train import load_labeled, out_of_fold
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "data"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from shared_training_set import build  # noqa: E402
+
+from fakingclf import Transcript  # noqa: E402
+from fakingclf.baselines import bag_of_words, keyword_model  # noqa: E402
+from fakingclf.classifier import FakingClassifier, Features  # noqa: E402
+from fakingclf.metrics import binary_metrics  # noqa: E402
+
+SYN, CONT, DEV = "af_contrast_synthetic", "af_paper_continuations", "af_reasoning_dev"
+HARD_NEGATIVES = ("helpfulness_criteria", "refuse_training_noted", "considers_rejects_af", "restates_then_other")
 
 
-def splits(y, origins, seed=0):
-    from sklearn.model_selection import StratifiedKFold
+def protocol_splits(source: np.ndarray, origin: np.ndarray, group: np.ndarray, seed: int = 0) -> dict[str, list]:
+    """Test folds per protocol; each training set leaves out every row sharing a group with the test rows.
 
-    return {
-        "5-fold CV": list(StratifiedKFold(5, shuffle=True, random_state=seed).split(np.zeros(len(y)), y)),
-        "leave-one-origin-out": [(np.where(origins != o)[0], np.where(origins == o)[0]) for o in sorted(set(origins))],
-    }
+    Returns
+    -------
+    dict
+        protocol name -> list of (train_idx, test_idx).
+    """
+    from sklearn.model_selection import GroupKFold
+
+    def fold(te):
+        return np.flatnonzero(~np.isin(group, group[te])), te
+
+    out = {"leave-one-style-out": [fold(np.flatnonzero((source == SYN) & (origin == s)))
+                                   for s in sorted(set(origin[source == SYN]))]}
+    cont = np.flatnonzero(source == CONT)
+    gkf = GroupKFold(5, shuffle=True, random_state=seed)
+    out["grouped by prefix"] = [fold(cont[te]) for _, te in gkf.split(cont, groups=group[cont])]
+    out["leave-one-origin-out (development, decided rows)"] = [
+        fold(np.flatnonzero((source == DEV) & (origin == o))) for o in sorted(set(origin[source == DEV]))]
+    return out
+
+
+def oof(fit_predict, n: int, folds) -> np.ndarray:
+    """Scores of each test fold from a model fit on its training rows (NaN where not tested)."""
+    p = np.full(n, np.nan)
+    for tr, te in folds:
+        p[te] = fit_predict(tr, te)
+    return p
+
+
+def per_pattern(y, p, pattern, threshold) -> dict[str, dict]:
+    """Share of each pattern's rows decided positive at ``threshold`` (recall for AF, FPR otherwise)."""
+    out = {}
+    for pat in sorted(set(pattern)):
+        rows = pattern == pat
+        if not rows.any() or pat == "":
+            continue
+        out[pat] = {"n": int(rows.sum()), "af": bool(y[rows].all()), "rate": float(np.mean(p[rows] >= threshold))}
+    return out
+
+
+def shortcut_check(y, p, texts, threshold_bins: int = 3) -> dict:
+    """Do length or one word explain the label? AUROC of the length and of the "values" count alone,
+    and the method's AUROC within length tertiles (length-matched)."""
+    from sklearn.metrics import roc_auc_score
+
+    length = np.array([len(t) for t in texts], dtype=float)
+    values = np.array([len(re.findall(r"\bvalues\b", t, re.I)) for t in texts], dtype=float)
+    cuts = np.quantile(length, np.linspace(0, 1, threshold_bins + 1)[1:-1])
+    bins = np.digitize(length, cuts)
+    within = []
+    for b in range(threshold_bins):
+        rows = bins == b
+        within.append(float(roc_auc_score(y[rows], p[rows])) if len(set(y[rows])) == 2 else None)
+    return {"auroc_length_alone": float(roc_auc_score(y, length)), "auroc_values_count_alone": float(roc_auc_score(y, values)),
+            "auroc_within_length_tertiles": within}
+
+
+def f(x, nd=3):
+    return "–" if x is None else f"{x:.{nd}f}"
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("data", nargs="?", default="../shared/data/af_reasoning_dev.jsonl")
+    ap.add_argument("--shared", default=str(REPO.parent / "shared" / "data"), help="folder of the shared data files")
+    ap.add_argument("--cache", default=None, help="embedding cache folder (reused across runs)")
     ap.add_argument("--out", default=None, help="also write all figures as JSON")
-    ap.add_argument("--doc", default=None, help="write docs/benchmarks.md (intro + these tables) here")
+    ap.add_argument("--doc", default=None, help="write the accuracy section of docs/benchmarks.md here")
+    ap.add_argument("--sections", default="af,compliance", help="which parts to run: af, compliance")
     args = ap.parse_args(argv)
-    if not Path(args.data).is_file():
-        sys.exit(f"not found: {args.data}")
+    if not Path(args.shared, "af_contrast_synthetic.jsonl").is_file():
+        sys.exit(f"shared data not found in {args.shared}")
 
     t0 = time.time()
-    ts, y, origins, sha = load_labeled([args.data])
-    texts = np.array([t.scratchpad for t in ts], dtype=object)
-    full = FakingClassifier()
-    X_full, _ = full.featurize(ts)
-    rules = FakingClassifier(use_embeddings=False)
-    n_rules = len(rules.feature_names)  # the rules-only features are the leading columns
-    assert rules.feature_names == full.feature_names[:n_rules]
-    X_rules = Features(X_full.X[:, :n_rules], [np.zeros((0, 0))] * len(y))
+    rows = build(Path(args.shared))
+    ts = [Transcript.from_record(dict(r)) for r in rows]
+    y = np.array([r["label"] == "alignment_faking" for r in rows], dtype=int)
+    source = np.array([r["source"] for r in rows])
+    origin = np.array([r["origin"] for r in rows])
+    group = np.array([str(r["group"]) for r in rows])
+    pattern = np.array([r.get("pattern") or "" for r in rows])
+    texts = [t.scratchpad for t in ts]
+    folds = protocol_splits(source, origin, group)
+    results: dict = {"n": len(rows), "protocols": {}, "compliance": {}}
+    sections = set(args.sections.split(","))
+    out: list[str] = []
 
-    def model(X, **params):
-        return lambda tr, te: FakingClassifier(**params).fit_features(X[tr], y[tr]).proba_from_features(X[te])
+    if "af" in sections:
+        full = FakingClassifier()
+        if args.cache:
+            full.embedder.set_cache(args.cache)
+        F, _ = full.featurize(ts)
+        rules = FakingClassifier(use_embeddings=False)
+        n_rules = len(rules.feature_names)  # the rules-only features are the leading columns
+        assert rules.feature_names == full.feature_names[:n_rules]
+        F_rules = Features(F.X[:, :n_rules], [np.zeros((0, 0))] * len(y), F.texts)
+        threshold = full.threshold
 
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
+        def model(Fm, **params):
+            def fp(tr, te):
+                return FakingClassifier(**params).fit_features(Fm[tr], y[tr], groups=group[tr]).proba_from_features(Fm[te])
+            return fp
 
-    X_pooled = Features(np.hstack([X_full.X, full.embedder.pooled(X_full.units)]), X_full.units)
+        def text_model(factory):
+            return lambda tr, te: factory().fit([texts[i] for i in tr], y[tr]).predict_proba([texts[i] for i in te])[:, 1]
 
-    def origin_calibrated(tr, te):
-        def base():
-            return make_pipeline(StandardScaler(), LogisticRegression(C=FakingClassifier().C, max_iter=5000))
+        methods = {
+            "fakingclf (default: cues + prototypes + sentence head + TF-IDF head)": model(F),
+            "fakingclf without the TF-IDF head (previous architecture)": model(F, text_head=False),
+            "fakingclf without the sentence head": model(F, sentence_head=False),
+            "fakingclf, rules only": model(F_rules, use_embeddings=False),
+            "bag of words (TF-IDF + LR)": text_model(bag_of_words),
+            "keywords": text_model(keyword_model),
+        }
+        for proto, fl in folds.items():
+            test = np.concatenate([te for _, te in fl])
+            block = {}
+            for name, fp in methods.items():
+                t1 = time.time()
+                p = oof(fp, len(y), fl)
+                m = binary_metrics(y[test], p[test], threshold)
+                block[name] = {"overall": m, "patterns": per_pattern(y[test], p[test], pattern[test], threshold),
+                               "shortcuts": shortcut_check(y[test], p[test], [texts[i] for i in test])}
+                if proto == "leave-one-origin-out (development, decided rows)":
+                    block[name]["per_origin"] = {o: binary_metrics(y[test][origin[test] == o], p[test][origin[test] == o],
+                                                                   threshold) for o in sorted(set(origin[test]))}
+                print(f"{proto} | {name}: AUROC {f(m['auroc'])} ECE {f(m['ece'])} ({time.time() - t1:.0f} s)",
+                      file=sys.stderr)
+            results["protocols"][proto] = block
+        out += render_af(results, rows, threshold)
 
-        g = origins[tr]
-        s = np.zeros(len(tr))
-        for o in sorted(set(g)):
-            a, b = np.where(g != o)[0], np.where(g == o)[0]
-            if len(set(y[tr][a])) < 2:
-                s[b] = 0.0
-                continue
-            s[b] = base().fit(X_full.X[tr][a], y[tr][a]).decision_function(X_full.X[tr][b])
-        platt = LogisticRegression(C=1e4).fit(s.reshape(-1, 1), y[tr])
-        z = base().fit(X_full.X[tr], y[tr]).decision_function(X_full.X[te]).reshape(-1, 1)
-        return platt.predict_proba(z)[:, 1]
+    if "compliance" in sections:
+        from compliance_bench import compliance_section
 
-    def text_model(factory):
-        return lambda tr, te: factory().fit(list(texts[tr]), y[tr]).predict_proba(list(texts[te]))[:, 1]
+        results["compliance"], lines = compliance_section(rows, ts, folds)
+        out += lines
 
-    methods = {
-        "fakingclf (default)": model(X_full),
-        "fakingclf, isotonic calibration": model(X_full, calibration="isotonic"),
-        "fakingclf, no sentence head": model(X_full, sentence_head=False),
-        "fakingclf, rules only": model(X_rules, use_embeddings=False),
-        "bag of words": text_model(bag_of_words),
-        "keywords": text_model(keyword_model),
-        "experiment: + mean/max-pooled embeddings": model(X_pooled),
-        "experiment: origin-held-out calibration": origin_calibrated,
-    }
-    results = {"data": args.data, "sha256": sha, "n": int(len(y)), "protocols": {}}
-    for proto, folds in splits(y, origins).items():
-        block = {}
-        for name, fp in methods.items():
-            p = out_of_fold(fp, len(y), folds)
-            block[name] = {
-                "overall": binary_metrics(y, p),
-                "per_origin": {o: binary_metrics(y[origins == o], p[origins == o]) for o in sorted(set(origins))},
-            }
-        results["protocols"][proto] = block
     results["seconds"] = round(time.time() - t0, 1)
-
-    def f(x):
-        return "–" if x is None else f"{x:.3f}"
-
-    out = [f"Data: `{args.data}` (n = {len(y)}, sha256 `{sha[:12]}…`)", ""]
-    for proto, block in results["protocols"].items():
-        out += [f"### {proto}", "", "| method | AUROC [95% CI] | AP | ECE | acc |", "|---|---|---|---|---|"]
-        for name, r in block.items():
-            m = r["overall"]
-            out.append(
-                f"| {name} | {f(m['auroc'])} [{f(m['auroc_ci'][0])}, {f(m['auroc_ci'][1])}] | "
-                f"{f(m['average_precision'])} | {f(m['ece'])} | {f(m['accuracy'])} |"
-            )
-        origins_sorted = sorted(set(origins))
-        out += ["", "Per origin (AUROC where the origin has both classes, else accuracy):", "",
-                "| method | " + " | ".join(f"`{o}`" for o in origins_sorted) + " |",
-                "|---|" + "---|" * len(origins_sorted)]
-        for name, r in block.items():
-            cells = []
-            for o in origins_sorted:
-                m = r["per_origin"][o]
-                cells.append(f"AUROC {f(m['auroc'])}" if m["auroc"] is not None else f"acc {f(m['accuracy'])}")
-            out.append(f"| {name} | " + " | ".join(cells) + " |")
-        out.append("")
-    out.append(f"({results['seconds']} s on this machine)")
+    out.append(f"({results['seconds']:.0f} s on this machine, 2 cores.)")
     print("\n".join(out))
     if args.doc:
-        from doc_sections import get_section, put_section
+        from doc_sections import put_section
 
-        doc = Path(args.doc)
-        speed = get_section(doc, "speed")  # written by speed.py: kept as it is
-        intro = (Path(__file__).parent / "benchmarks_intro.md").read_text(encoding="utf-8")
-        doc.write_text(intro.rstrip() + "\n", encoding="utf-8")
-        put_section(doc, "af_reasoning", "\n".join(out))
-        if speed:
-            doc.write_text(doc.read_text(encoding="utf-8").rstrip() + "\n\n" + speed + "\n", encoding="utf-8")
+        put_section(Path(args.doc), "af_reasoning", "\n".join(out))
     if args.out:
-        Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
+        Path(args.out).write_text(json.dumps(results, indent=2, default=float) + "\n")
+
+
+def render_af(results: dict, rows: list[dict], threshold: float) -> list[str]:
+    from collections import Counter
+
+    src = Counter(r["source"] for r in rows)
+    out = [f"Data: {len(rows)} transcripts — " + ", ".join(f"`{k}` {v}" for k, v in sorted(src.items())) + ".", ""]
+    for proto, block in results["protocols"].items():
+        n = next(iter(block.values()))["overall"]
+        out += [f"### {proto} (n = {n['n']}, {n['n_positive']} alignment faking)", "",
+                "| method | AUROC [95% CI] | AP | ECE | acc |", "|---|---|---|---|---|"]
+        for name, r in block.items():
+            m = r["overall"]
+            ci = m.get("auroc_ci") or (None, None)
+            out.append(f"| {name} | {f(m['auroc'])} [{f(ci[0])}, {f(ci[1])}] | {f(m['average_precision'])} | "
+                       f"{f(m['ece'])} | {f(m['accuracy'])} |")
+        pats = next(iter(block.values()))["patterns"]
+        if len(pats) > 1:
+            order = sorted(pats, key=lambda k: (not pats[k]["af"], k))
+            out += ["", f"Share decided alignment faking at the threshold ({threshold}) per pattern — recall for the "
+                    "alignment-faking patterns (AF), false-positive rate for the others:", "",
+                    "| method | " + " | ".join(f"`{k}`{' (AF)' if pats[k]['af'] else ''} n={pats[k]['n']}" for k in order) + " |",
+                    "|---|" + "---|" * len(order)]
+            for name, r in block.items():
+                out.append(f"| {name} | " + " | ".join(f(r["patterns"][k]["rate"], 2) for k in order) + " |")
+        if "per_origin" in next(iter(block.values())):
+            origins = list(next(iter(block.values()))["per_origin"])
+            out += ["", "Per origin (AUROC where the origin has both classes, else accuracy):", "",
+                    "| method | " + " | ".join(f"`{o}`" for o in origins) + " |", "|---|" + "---|" * len(origins)]
+            for name, r in block.items():
+                cells = [f"AUROC {f(m['auroc'])}" if m["auroc"] is not None else f"acc {f(m['accuracy'])}"
+                         for m in r["per_origin"].values()]
+                out.append(f"| {name} | " + " | ".join(cells) + " |")
+        out += ["", "Shortcut check — AUROC of the scratchpad length alone and of the count of \"values\" alone, "
+                "and each method's AUROC within length tertiles (short / middle / long):", "",
+                "| method | length alone | \"values\" alone | AUROC within tertiles |", "|---|---|---|---|"]
+        for name, r in block.items():
+            s = r["shortcuts"]
+            out.append(f"| {name} | {f(s['auroc_length_alone'])} | {f(s['auroc_values_count_alone'])} | "
+                       + " / ".join(f(x) for x in s["auroc_within_length_tertiles"]) + " |")
+        out.append("")
+    return out
 
 
 if __name__ == "__main__":

@@ -38,14 +38,14 @@ def keyword_counts(texts: Sequence[str]) -> np.ndarray:
     return np.array([[sum(bool(r.search(t)) for r in _COMPILED.values())] for t in texts], dtype=float)
 
 
-def bag_of_words():
-    """Unfitted TF-IDF + logistic regression pipeline over raw texts."""
+def bag_of_words(C: float = 10.0):
+    """Unfitted TF-IDF + logistic regression pipeline over raw texts (``C``: inverse L2 regularisation)."""
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
 
     return make_pipeline(
-        TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True), LogisticRegression(C=10.0, max_iter=5000)
+        TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True), LogisticRegression(C=C, max_iter=5000)
     )
 
 

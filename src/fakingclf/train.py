@@ -203,7 +203,7 @@ def evaluate_protocols(
     logo = [(np.where(origins != o)[0], np.where(origins == o)[0]) for o in uniq] if len(uniq) > 1 else []
 
     def model_fp(tr, te):
-        return make_clf().fit_features(X[tr], y[tr]).proba_from_features(X[te])
+        return make_clf().fit_features(X[tr], y[tr], groups=origins[tr]).proba_from_features(X[te])
 
     def baseline(factory):
         def fp(tr, te):
@@ -251,6 +251,8 @@ def train_from_files(
     label_threshold: float = 0.5,
     evaluate: bool = True,
     log: Callable[[str], None] = lambda s: None,
+    group_field: str = "origin",
+    cache: Optional[str] = None,
     **params: Any,
 ) -> tuple[FakingClassifier, dict[str, Any]]:
     """Fit a model on labeled JSONL files, evaluate it out of fold, save it.
@@ -263,6 +265,12 @@ def train_from_files(
         Model directory to write.
     evaluate : bool
         Run cross-validation and leave-one-origin-out first (minutes on CPU).
+    group_field : str
+        Field whose values must stay in one fold (per-group figures, leave-one-group-out
+        and the model's grouped inner folds); ``origin`` by default.
+    cache : str, optional
+        An embedding cache folder (see :mod:`fakingclf.cache`): a retrain on the same
+        texts does not embed them again.
     **params
         Passed to :class:`FakingClassifier` (``C``, ``use_embeddings``…).
 
@@ -271,12 +279,14 @@ def train_from_files(
     (FakingClassifier, dict)
         The fitted model and the ``model.json`` content.
     """
-    ts, y, origins, sha = load_labeled(paths, label_field, threshold=label_threshold)
+    ts, y, origins, sha = load_labeled(paths, label_field, group_field=group_field, threshold=label_threshold)
     log(f"read {len(ts)} labeled transcripts ({int(y.sum())} alignment faking) from {len(paths)} file(s)")
     notes = data_warnings(y, origins)
     for n in notes:
         log(f"warning: {n}")
     clf = FakingClassifier(**params)
+    if cache and clf.use_embeddings:
+        clf.embedder.set_cache(cache)
     log("featurizing (cues + embeddings)…" if clf.use_embeddings else "featurizing (cues only)…")
     X, _ = clf.featurize(ts)
     info: dict[str, Any] = {
@@ -286,6 +296,7 @@ def train_from_files(
             "sha256": sha,
             "n": int(len(y)),
             "n_alignment_faking": int(y.sum()),
+            "group_field": group_field,
             "origins": dict(Counter(origins.tolist())),
             "warnings": notes,
         },
@@ -297,7 +308,7 @@ def train_from_files(
         info["evaluation"] = evaluate_protocols(
             X, texts, y, origins, lambda: FakingClassifier(**params), threshold=clf.threshold
         )
-    clf.fit_features(X, y)
+    clf.fit_features(X, y, groups=origins)
     clf.save(out_dir, info)
     return clf, clf.info_
 
