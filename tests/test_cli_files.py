@@ -212,6 +212,29 @@ def test_report_json_and_markdown_write_through_symlinks(runner, tmp_path):
     assert "free" in (tmp_path / "r.md").read_text()
 
 
+def test_figures_write_through_symlinks_and_leave_no_temporary_file(runner, tmp_path):
+    labeled = tmp_path / "labeled.jsonl"
+    labeled.write_text(jsonl(label_output_records()))
+    figures = tmp_path / "figures"
+    figures.mkdir()
+    (figures / "gap.png").write_bytes(b"old")
+    (tmp_path / "gap-link.png").symlink_to(figures / "gap.png")
+    r = runner.invoke(app, ["report", str(labeled), "--plot", str(tmp_path / "gap-link.png")])
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "gap-link.png").is_symlink()
+    assert (figures / "gap.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    ann = tmp_path / "ann.jsonl"
+    ann.write_text(jsonl(annotations({"A": (3, 3)})))
+    (figures / "rel.png").write_bytes(b"old")
+    (tmp_path / "rel-link.png").symlink_to(figures / "rel.png")
+    r = runner.invoke(app, ["evaluate", str(ann), "--rules-only", "--plot", str(tmp_path / "rel-link.png"),
+                            "--bootstrap", "200"])
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "rel-link.png").is_symlink()
+    assert (figures / "rel.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert sorted(p.name for p in figures.iterdir()) == ["gap.png", "rel.png"]
+
+
 def test_resume_refuses_an_output_that_is_not_a_regular_file(runner, small_input, tmp_path):
     fifo = tmp_path / "pipe"
     os.mkfifo(fifo)
@@ -649,7 +672,15 @@ def test_help_paragraphs_are_not_broken_mid_sentence(runner, command, sentence):
     assert any(sentence in line for line in r.stdout.splitlines()), r.stdout
 
 
-def test_help_keeps_example_commands_on_their_own_lines(runner):
-    r = runner.invoke(app, ["label", "--help"], env={"COLUMNS": "400"})
-    lines = [line.strip() for line in r.stdout.splitlines()]
-    assert "fakingclf label dump.jsonl -o dump.labeled.jsonl" in lines
+@pytest.mark.parametrize("command, example", [
+    ("label", "fakingclf label dump.jsonl -o dump.labeled.jsonl"),
+    ("label-issues", "fakingclf label-issues annotations.jsonl -o doubtful.jsonl"),
+    ("suggest", "fakingclf suggest dump.jsonl -n 50 -o to_annotate.jsonl"),
+])
+def test_help_keeps_example_commands_on_their_own_indented_lines(runner, command, example):
+    r = runner.invoke(app, [command, "--help"], env={"COLUMNS": "400"})
+    lines = r.stdout.splitlines()
+    heading = next(line for line in lines if line.strip() in ("Example:", "Examples:"))
+    shown = next(line for line in lines if line.strip() == example)
+    indent = len(shown) - len(shown.lstrip())
+    assert indent == len(heading) - len(heading.lstrip()) + 4

@@ -862,7 +862,9 @@ def _help_text(doc: str) -> str:
     for para in inspect.cleandoc(doc).split("\n\n"):
         lines = para.split("\n")
         out.append(para if all(line.startswith(" ") for line in lines) else " ".join(x.strip() for x in lines))
-    return "\n\n".join(out)
+    # typer dedents the paragraphs after the first as one docstring, whose first line does not count
+    # towards the common indent: a blank first line keeps "Example:" + an indented command indented
+    return "\n\n\n".join(out[:2]) + "".join("\n\n" + para for para in out[2:])
 
 
 for _info in app.registered_commands:

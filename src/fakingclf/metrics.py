@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any, Optional
 
 import numpy as np
@@ -169,7 +170,11 @@ def binary_metrics(y, p, threshold: float = 0.5, ci: bool = True, n_resamples: i
 
 
 def reliability_diagram(y, p, path: str, title: str = "Reliability of p_alignment_faking", n_bins: int = 10) -> str:
-    """Save a reliability diagram (observed frequency vs mean predicted probability) as PNG.
+    """Save a reliability diagram (observed frequency vs mean predicted probability), as PNG
+    unless ``path``'s extension names another format matplotlib writes.
+
+    Written by :func:`fakingclf.io.open_output` (a regular file appears whole; a symlink's
+    target is replaced; a FIFO or device is written in place).
 
     Returns
     -------
@@ -189,6 +194,12 @@ def reliability_diagram(y, p, path: str, title: str = "Reliability of p_alignmen
 
     ax.set_title(textwrap.fill(title, 48) + f"\nECE ({n_bins} bins) = {ece:.3f}, n = {len(p)}", fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    from .io import open_output
+
+    fmt = os.path.splitext(str(path))[1][1:].lower() or None  # by extension, as savefig(path) would choose
+    try:
+        with open_output(path) as f:  # a regular file appears whole; a symlink or FIFO is written through
+            fig.savefig(f, format=fmt, dpi=120)
+    finally:
+        plt.close(fig)
     return path
