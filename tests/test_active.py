@@ -31,8 +31,8 @@ class _Fixed:
 
 
 def test_suggest_uncertainty_then_diversity():
-    ts = [Transcript.from_text("x", id=str(i)) for i in range(4)]
-    # 0 and 1 are equally uncertain and identical; 2 is a bit less uncertain but points elsewhere
+    ts = [Transcript.from_text(f"Scratchpad {i}.", id=str(i)) for i in range(4)]
+    # 0 and 1 are equally uncertain and embedded alike; 2 is a bit less uncertain but points elsewhere
     clf = _Fixed([0.5, 0.5, 0.4, 0.99], {0: [1, 0], 1: [1, 0], 2: [0, 1], 3: [1, 0]})
     picks = suggest(clf, ts, n=3, diversity=0.5)
     assert [p["id"] for p in picks] == ["0", "2", "1"]
@@ -73,6 +73,7 @@ def test_suggest_cli(tmp_path):
     result = CliRunner().invoke(app, ["suggest", str(path), "-n", "3", "-o", str(out)])
     assert result.exit_code == 0, result.output
     rows = [json.loads(x) for x in out.read_text().splitlines()]
-    assert [r["rank"] for r in rows] == [1, 2, 3]
+    assert [r["suggest"]["rank"] for r in rows] == [1, 2, 3]
     assert len({r["id"] for r in rows}) == 3
+    assert all(r["text"].startswith("I will think about request") for r in rows)  # the records themselves
     assert "1 unreadable line(s) skipped" in " ".join(result.output.split())

@@ -166,11 +166,15 @@ def test_stdin_to_stdout(runner, input_lines, labeled):
 
 
 def test_output_file(runner, input_file, tmp_path, labeled):
-    out = tmp_path / "sub" / "out.jsonl"
+    out = tmp_path / "out.jsonl"
     result = runner.invoke(app, ["label", str(input_file), "-o", str(out)])
     assert result.exit_code == 0
     assert result.stdout == ""
     assert out.read_text(encoding="utf-8") == labeled.stdout
+    missing = tmp_path / "sub" / "out.jsonl"  # no folder is made for an -o (a typo, say)
+    result = runner.invoke(app, ["label", str(input_file), "-o", str(missing)])
+    assert result.exit_code == 2
+    assert not missing.parent.exists()
 
 
 def test_missing_input_file_exits_two(runner, tmp_path):

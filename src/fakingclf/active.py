@@ -43,8 +43,11 @@ def suggest(
     -------
     list of dict
         In pick order: ``{"id", "rank", "p_alignment_faking", "uncertainty", "distance"}``;
-        ``uncertainty`` = 1 − 2·|p − threshold| clipped to [0, 1]; ``distance`` = cosine
-        distance to the nearest earlier pick (1 for the first).
+        ``uncertainty`` = 1 − 2·|p − threshold| clipped to [0, 1]; ``distance`` in [0, 1]
+        = cosine distance to the nearest earlier pick (1 for the first). A transcript
+        whose scratchpad is empty, or whose representation is a zero vector (nothing to
+        compare), has distance 0, and so has one whose scratchpad (whitespace aside)
+        equals an earlier pick's: they get no credit for diversity, only for uncertainty.
 
     Raises
     ------
@@ -61,8 +64,10 @@ def suggest(
     p = clf.proba_from_features(F)
     u = np.clip(1.0 - 2.0 * np.abs(p - clf.threshold), 0.0, 1.0)
     R = _representation(F)
+    texts = [" ".join(t.scratchpad.split()) for t in transcripts]
+    # nothing to tell apart: an empty scratchpad, or a representation of zeros
+    dist = np.array([1.0 if text and np.any(r) else 0.0 for text, r in zip(texts, R)])
     picked: list[int] = []
-    dist = np.ones(len(p))
     out = []
     for rank in range(1, min(n, len(p)) + 1):
         score = (1 - diversity) * u + diversity * dist
@@ -72,6 +77,7 @@ def suggest(
                     "uncertainty": round(float(u[i]), 6), "distance": round(float(dist[i]), 6)})
         picked.append(i)
         dist = np.minimum(dist, np.clip(1.0 - R @ R[i], 0.0, 1.0))
+        dist[[j for j, text in enumerate(texts) if text == texts[i]]] = 0.0  # duplicates of this pick
     return out
 
 

@@ -492,6 +492,9 @@ class Report:
     def plot(self, path: str, title: Optional[str] = None) -> str:
         """Write :meth:`figure` to ``path``: 300 dpi PNG, or vector SVG or PDF, by extension.
 
+        Written by :func:`fakingclf.io.open_output`: a regular file appears whole or not
+        at all, a symlink's target is replaced, a FIFO or device is written in place.
+
         Parameters
         ----------
         path : str
@@ -516,8 +519,11 @@ class Report:
         meta = {"png": {"Software": None}, "svg": {"Date": None}, "pdf": {"CreationDate": None}}[fmt]
         import matplotlib
 
-        with matplotlib.rc_context({"svg.hashsalt": "fakingclf", "svg.fonttype": "path", "pdf.fonttype": 42}):
-            fig.savefig(path, format=fmt, dpi=300, metadata=meta)
+        from .io import open_output
+
+        with matplotlib.rc_context({"svg.hashsalt": "fakingclf", "svg.fonttype": "path", "pdf.fonttype": 42}), \
+                open_output(path) as f:  # a regular file appears whole; a symlink or FIFO is written through
+            fig.savefig(f, format=fmt, dpi=300, metadata=meta)
         return path
 
 

@@ -3,12 +3,15 @@
 
 Data goes to stdout (or ``-o``), progress and summaries to stderr, so pipes stay
 clean. Exit status: 0 on success; 1 when ``--fail-on-error`` is given and some
-record could not be read; 2 for bad usage, an unreadable input or model, or an
-output that cannot be written; 130 when interrupted (Ctrl-C).
+record could not be read; 2 for bad usage, an unreadable input or model, an output
+that cannot be written (checked before a model loads), or an input that breaks off
+midway (a truncated ``.gz``: the whole lines before the break are written first);
+130 when interrupted (Ctrl-C). Every ``-o`` goes through :func:`fakingclf.io.open_output`.
 """
 
 from __future__ import annotations
 
+import inspect
 import os
 import sys
 from pathlib import Path
@@ -27,7 +30,8 @@ app = typer.Typer(
     help="Label LLM transcripts as refusal, genuine compliance or faked compliance (alignment faking).\n\n"
     "Example:  fakingclf label dump.jsonl -o dump.labeled.jsonl",
     epilog="Exit status: 0 ok; 1 some records could not be read (with --fail-on-error); 2 bad usage, "
-    "unreadable input/output or model; 130 interrupted.",
+    "unreadable input/output or model, or an input that breaks off midway (its whole lines are written first); "
+    "130 interrupted.",
 )
 err = Console(stderr=True)
 
@@ -48,27 +52,91 @@ def _main(
 
 
 def _fail(message: str) -> None:
-    err.print(f"[red]error:[/red] {message}")
+    """Print ``message`` (taken as plain text, not rich markup) as an error and exit 2."""
+    from rich.markup import escape
+
+    err.print(f"[red]error:[/red] {escape(message)}")
     raise typer.Exit(2)
 
 
 def _require_files(paths, what: str = "file", stdin: bool = False) -> None:
-    """Exit 2 naming the first path that is not a file (``-`` passes when ``stdin``)."""
+    """Exit 2 naming the first path that is missing or a directory (``-`` passes when ``stdin``).
+
+    FIFOs and devices pass (``<(zcat dump.jsonl.gz)``), as do regular files."""
     for p in paths:
-        if not (stdin and p == "-") and not Path(p).is_file():
+        if stdin and p == "-":
+            continue
+        path = Path(p)
+        if path.is_dir():
+            _fail(f"{what} {p} is a directory, not a file")
+        if not path.exists():
             _fail(f"{what} not found: {p}")
 
 
-def _writable_file(path: Path, what: str) -> None:
-    """Exit 2 unless ``path`` can be created as a file (its parent is made if needed)."""
-    if path.is_dir():
-        _fail(f"{what} {path} is a directory")
+def _check_output(path, what: str = "output", append: bool = False) -> None:
+    """Exit 2 unless ``path`` can be written (see :func:`fakingclf.io.check_output`); nothing is created."""
+    from .io import OutputError, check_output
+
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        _fail(f"cannot create the folder for {what} {path}: {e.strerror or e}")
-    if not os.access(path.parent, os.W_OK):
-        _fail(f"cannot write {what} {path}: its folder is not writable")
+        check_output(path, what, append=append)
+    except OutputError as e:
+        _fail(str(e))
+
+
+def _load_model(model: Optional[Path], rules_only: bool = False):
+    """The model to use (``--model``, ``--rules-only`` or the shipped default), saying so on stderr first."""
+    from .classifier import FakingClassifier, ModelLoadError, shipped_model_dir
+
+    if rules_only and model is not None:
+        _fail("--rules-only and --model both choose a model: give one")
+    err.print("loading model…")
+    try:
+        return FakingClassifier.load(shipped_model_dir("rules-only") if rules_only else model)
+    except ModelLoadError as e:
+        _fail(str(e))
+
+
+def _progress(verb: str, show: bool, lines=None, total: Optional[int] = None, console=None):
+    """A progress bar for reading ``lines`` and a function ``advance(records_done)``.
+
+    When ``lines`` is an :class:`~fakingclf.io.InputStream` of a regular file, the bar
+    counts its bytes (compressed bytes for ``.gz``) against the file size, so it shows a
+    percentage and the time left; with ``total`` it counts records against it; else it
+    counts records only.
+    """
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TaskProgressColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    size = getattr(lines, "size", None) if total is None else None
+    columns: list = [TextColumn(verb), BarColumn()]
+    if size:
+        columns += [TaskProgressColumn(), TextColumn("{task.fields[records]} records"), TimeElapsedColumn(),
+                    TextColumn("ETA"), TimeRemainingColumn()]
+    elif total is not None:
+        columns += [MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn()]
+    else:
+        columns += [TextColumn("{task.fields[records]} records"), TimeElapsedColumn()]
+    bar = Progress(*columns, console=console or err, disable=not show, transient=True)
+    task = bar.add_task(verb, total=size or total, records=0)
+
+    def advance(records: int) -> None:
+        bar.update(task, completed=lines.position() if size else records, records=records)
+
+    return bar, advance
+
+
+def _input_broken(lines) -> None:
+    """Exit 2 with the place where the input broke off, if it did (after the whole lines were used)."""
+    broken = getattr(lines, "broken", None)
+    if broken:
+        _fail(broken)
 
 
 def _skipped_shown(fn, *args, **kwargs):
@@ -112,8 +180,8 @@ def label(
     cache: Optional[Path] = typer.Option(None, "--cache", envvar="FAKINGCLF_CACHE", help="Folder of an on-disk "
                                          "embedding cache (content-hashed, shared safely by parallel runs)."),
     resume: bool = typer.Option(False, "--resume", help="Append to an existing -o file, skipping the ids already "
-                                "in it (a run that was killed goes on where it stopped). Without it the output "
-                                "appears only when the run completes."),
+                                "in it (a run that was killed goes on where it stopped). Without it a regular "
+                                "-o file appears only when the run completes."),
     fail_on_error: bool = typer.Option(False, "--fail-on-error", help="Exit 1 if any record could not be read."),
     progress: Optional[bool] = typer.Option(
         None, "--progress/--no-progress", help="Progress bar on stderr (default: only on a terminal)."
@@ -138,27 +206,16 @@ def label(
 
         fakingclf label big.jsonl.gz -o big.labeled.jsonl --resume --workers 2 --cache ~/.cache/fakingclf
     """
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from .classifier import FakingClassifier, ModelLoadError, shipped_model_dir
-    from .io import Summary, dump_prediction, label_lines, prepare_resume
+    from .io import Summary, dump_prediction, label_lines, open_output, prepare_resume
 
     _require_files([input], "input file", stdin=True)
     if workers == 0 or workers < -1:
         _fail("--workers must be a positive number of processes, or -1 for all cores")
     if rules_only and model is not None:
         _fail("--rules-only and --model both choose a model: give one")
-    if output != "-":
-        out_path = Path(output)
-        if input != "-" and out_path.exists() and out_path.resolve() == Path(input).resolve():
-            _fail(f"the output {output} is the input file: choose another -o")
-        _writable_file(out_path, "output")
-    elif resume:
-        _fail("--resume needs an output file (-o FILE)")
-    try:
-        clf = FakingClassifier.load(shipped_model_dir("rules-only") if rules_only else model)
-    except ModelLoadError as e:
-        _fail(str(e))
+    _check_io(input, output, resume)
+    lines, source = _input_lines(input)
+    clf = _load_model(model, rules_only)
     if cache is not None and clf.use_embeddings:
         try:
             clf.embedder.set_cache(cache)
@@ -173,68 +230,59 @@ def label(
         if skip:
             err.print(f"resuming: {sum(skip.values())} record(s) already in {output} are skipped")
 
-    lines, source = _input_lines(input)
     parallel = _parallel_context(scheduler)
     if scheduler and workers == 1:
         workers = -1
     show = err.is_terminal if progress is None else progress
     summary = Summary()
-    # Without --resume, write to a temporary file beside the output and rename it at
-    # the end, so an interrupted run never leaves a half-written file under the
-    # output's name. With --resume, append whole lines to the output itself.
-    tmp = None
-    if output == "-":
-        out = sys.stdout.buffer
-    elif resume:
-        out = open(output, "ab")
-    else:
-        tmp = Path(output).with_name(f".{Path(output).name}.{os.getpid()}.tmp")
-        out = open(tmp, "wb")
+    bar, advance = _progress("labeling", show, lines)
+    mapping = {k: v for k, v in (("text", text_field), ("id", id_field), ("tier", tier_field)) if v}
+    # open_output writes a regular file through a temporary file renamed at the end (an
+    # interrupted run leaves the old output as it was), appends with --resume, and
+    # writes FIFOs and devices in place.
     try:
-        with parallel, Progress(
-            TextColumn("labeling"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            console=err, disable=not show, transient=True,
-        ) as bar:
-            task = bar.add_task("label", total=None)
-            mapping = {k: v for k, v in (("text", text_field), ("id", id_field), ("tier", tier_field)) if v}
+        with open_output(output, append=resume) as out, parallel, bar:
             for pred in label_lines(clf, lines, batch_size=batch_size, fields=mapping or None,
                                     workers=workers, skip=skip):
                 out.write(dump_prediction(pred))
                 summary.add(pred)
-                bar.advance(task)
-        out.flush()
-        if tmp is not None:
-            out.close()
-            os.replace(tmp, output)
-            tmp = None
+                advance(summary.n)
     except KeyboardInterrupt:
-        out.flush()
         kept = f"{output} holds the {summary.n} record(s) labeled so far; rerun with --resume to go on" if resume \
             else "nothing was written (use --resume to keep partial work)"
         err.print(f"[yellow]interrupted:[/yellow] {kept}")
         raise typer.Exit(130) from None
     except OSError as e:
-        _fail(f"cannot write the output: {e.strerror or e}")
+        _fail(f"cannot write the output {output}: {e.strerror or e}")
     finally:
         close = getattr(lines, "close", None)
-        if close is not None and lines is not sys.stdin.buffer:
+        if close is not None:
             close()
-        if out is not sys.stdout.buffer:
-            out.close()
-        if tmp is not None:
-            tmp.unlink(missing_ok=True)
     err.print(summary.table(source))
     if clf.use_embeddings and clf.embedder.cache is not None and workers == 1:
         c = clf.embedder.cache
         err.print(f"embedding cache {c.path}: {c.hits} hit(s), {c.misses} miss(es)")
     if summary.errors:
         err.print(f"[yellow]{summary.errors} record(s) could not be read: see their \"error\" field[/yellow]")
+    _input_broken(lines)
     if fail_on_error and summary.errors:
         raise typer.Exit(1)
 
 
+def _check_io(input: str, output: str, resume: bool) -> None:
+    """Exit 2 when ``-o`` is the input, cannot be written, or ``--resume`` has no file to append to."""
+    if output != "-":
+        out_path = Path(output)
+        if input != "-" and out_path.exists() and out_path.resolve() == Path(input).resolve():
+            _fail(f"the output {output} is the input file: choose another -o")
+        _check_output(output, "output", append=resume)
+    elif resume:
+        _fail("--resume needs an output file (-o FILE)")
+
+
 def _input_lines(path: str):
-    """JSONL lines of ``path`` (file, gzip or stdin), or of an Inspect AI log converted to records."""
+    """JSONL lines of ``path`` (file, gzip or stdin: a :class:`~fakingclf.io.InputStream`, whose
+    encoding warning is printed), or of an Inspect AI log converted to records; and the input's name."""
     from .io import open_input
 
     if path != "-":
@@ -250,9 +298,14 @@ def _input_lines(path: str):
             except (ImportError, ValueError) as e:
                 _fail(str(e))
     try:
-        return open_input(path), ("stdin" if path == "-" else path)
+        lines = open_input(path)
     except ValueError as e:
         _fail(str(e))
+    if lines.notice:
+        from rich.markup import escape
+
+        err.print(f"[yellow]warning:[/yellow] {escape(lines.notice)}")
+    return lines, lines.name
 
 
 def _parallel_context(scheduler: Optional[str]):
@@ -316,8 +369,8 @@ def train(
     _require_files(paths, "training data")
     if out_dir.exists() and not out_dir.is_dir():
         _fail(f"--output {out_dir} exists and is not a folder")
-    if card:
-        _writable_file(card, "model card")
+    if card and not (card.parent.resolve() == out_dir.resolve() and not out_dir.exists()):
+        _check_output(card, "model card")  # a card in the model folder that train makes is checked by making it
     try:
         _, info = _skipped_shown(
             train_from_files,
@@ -362,7 +415,7 @@ def _metrics_table(result: dict):
     from rich.table import Table
 
     def f(x, nd=3):
-        return "–" if x is None else f"{x:.{nd}f}"
+        return "n/a" if x is None else f"{x:.{nd}f}"
 
     kappa = "cohen_kappa" in result["overall"]  # numeric labels: agreement with a judge
     title = f"p_alignment_faking — {result['mode']} (threshold {result['threshold']})"
@@ -377,7 +430,7 @@ def _metrics_table(result: dict):
         ci = m["auroc_ci"]
         t.add_row(
             name, str(m["n"]), str(m["n_positive"]), f(m["auroc"]),
-            "–" if not ci or ci[0] is None else f"{ci[0]:.3f}–{ci[1]:.3f}",
+            "n/a" if not ci or ci[0] is None else f"{ci[0]:.3f}–{ci[1]:.3f}",
             f(m["average_precision"]), f(m["accuracy"]), f(m["precision"]), f(m["recall"]), f(m["f1"]),
             f(m["ece"]), " ".join(str(v) for row in m["confusion_matrix"] for v in row),
             *((f(m["cohen_kappa"]),) if kappa else ()),
@@ -410,6 +463,8 @@ def evaluate(
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write all figures as JSON here."),
     plot: Optional[Path] = typer.Option(None, "--plot", help="Write a reliability diagram PNG here."),
     n_resamples: int = typer.Option(2000, "--bootstrap", min=100, help="Bootstrap resamples for the AUROC CI."),
+    rules_only: bool = typer.Option(False, "--rules-only", help="Use the shipped rules-only model (no neural "
+                                    "network; with --cv / --leave-one-group-out, its training method)."),
 ) -> None:
     """Score p_alignment_faking against labels: AUROC (bootstrap 95% CI), AP,
     accuracy/precision/recall/F1 at the threshold, confusion matrix, ECE (10 bins).
@@ -434,14 +489,20 @@ def evaluate(
     from .evaluate import evaluate_files
     from .train import NEGATIVE, POSITIVE
 
+    from .classifier import shipped_model_dir
+
     _require_files(data)
+    if rules_only and model is not None:
+        _fail("--rules-only and --model both choose a model: give one")
     for path, what in ((json_out, "--json file"), (plot, "--plot file")):
         if path:
-            _writable_file(path, what)
+            _check_output(path, what)
+    if rules_only:
+        model = shipped_model_dir("rules-only")
     try:
         result = _skipped_shown(
             evaluate_files,
-            data, model=str(model) if model else None, label_field=label_field,
+            data, model=str(model) if model else None, label_field=label_field, log=err.print,
             positive=_split(positive, POSITIVE), negative=_split(negative, NEGATIVE),
             group_by=group_by, cv=cv, leave_one_group_out=logo, threshold=threshold,
             plot=str(plot) if plot else None, n_resamples=n_resamples, label_threshold=label_threshold,
@@ -450,7 +511,7 @@ def evaluate(
         _fail(str(e))
     _Console(width=160).print(_metrics_table(result))
     if json_out:
-        json_out.write_text(_json.dumps(result, indent=2) + "\n", encoding="utf-8")
+        _write_bytes(json_out, (_json.dumps(result, indent=2) + "\n").encode("utf-8"), "--json file")
         err.print(f"figures written to {json_out}")
     if plot:
         err.print(f"reliability diagram written to {plot}")
@@ -495,6 +556,9 @@ def report_cmd(
             plot_format(str(plot))
         except ValueError as e:
             _fail(f"--plot {e}")
+    for path, what in ((json_out, "--json file"), (markdown, "--markdown file"), (plot, "--plot file")):
+        if path:
+            _check_output(path, what)
     records = []
     for p in data:
         stream = sys.stdin.buffer if p == "-" else open(p, "rb")
@@ -512,9 +576,6 @@ def report_cmd(
         finally:
             if stream is not sys.stdin.buffer:
                 stream.close()
-    for path, what in ((json_out, "--json file"), (markdown, "--markdown file"), (plot, "--plot file")):
-        if path:
-            _writable_file(path, what)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # printed below from rep.warnings
@@ -526,24 +587,29 @@ def report_cmd(
     md = rep.to_markdown()
     _Console(width=160).print(Markdown(md))
     if json_out:
-        json_out.write_text(_json.dumps(rep.to_dict(), indent=2) + "\n", encoding="utf-8")
+        _write_bytes(json_out, (_json.dumps(rep.to_dict(), indent=2) + "\n").encode("utf-8"), "--json file")
     if markdown:
-        markdown.write_text(md, encoding="utf-8")
+        _write_bytes(markdown, md.encode("utf-8"), "--markdown file")
     if plot:
         rep.plot(str(plot), title=title)
         err.print(f"figure written to {plot}")
 
 
+def _write_bytes(path, data: bytes, what: str = "output") -> None:
+    """Write ``data`` to ``path`` (``-`` = stdout) with :func:`fakingclf.io.open_output`; exit 2 on an OS error."""
+    from .io import open_output
+
+    try:
+        with open_output(path) as f:
+            f.write(data)
+    except OSError as e:
+        _fail(f"cannot write the {what} {path}: {e.strerror or e}")
+
+
 def _write_jsonl(rows, output: str) -> None:
     import orjson
 
-    data = b"".join(orjson.dumps(r) + b"\n" for r in rows)
-    if output == "-":
-        sys.stdout.buffer.write(data)
-        sys.stdout.buffer.flush()
-    else:
-        _writable_file(Path(output), "output")
-        Path(output).write_bytes(data)
+    _write_bytes(output, b"".join(orjson.dumps(r) + b"\n" for r in rows))
 
 
 @app.command()
@@ -553,38 +619,48 @@ def suggest(
     diversity: float = typer.Option(0.5, "--diversity", min=0.0, max=1.0,
                                     help="Weight of distance to earlier picks (0 = uncertainty only)."),
     model: Optional[Path] = typer.Option(None, "--model", help="Model directory (default: the shipped model)."),
+    rules_only: bool = typer.Option(False, "--rules-only", help="Rank with the shipped rules-only model (no neural "
+                                    "network; diversity then comes from the cue features)."),
     output: str = typer.Option("-", "--output", "-o", help="Where to write the picks as JSONL (- = stdout)."),
 ) -> None:
     """Pick the transcripts most worth annotating next: p_alignment_faking near the
     threshold, spread out over the kinds of scratchpad (farthest-first on sentence
     embeddings). Unreadable lines are skipped and counted.
 
+    The output holds the picked input records themselves, in pick order, each with an
+    "id" (the line number when it had none) and a "suggest" object added: rank,
+    p_alignment_faking, uncertainty and distance (to the nearest earlier pick). An
+    empty scratchpad, or one identical to an earlier pick, gets no credit for
+    diversity.
+
     Example:
 
         fakingclf suggest dump.jsonl -n 50 -o to_annotate.jsonl
     """
     from .active import suggest as pick
-    from .classifier import FakingClassifier, ModelLoadError
-    from .io import open_input, read_records
+    from .judge import read_entries
 
     _require_files([input], "input file", stdin=True)
+    _check_io(input, output, resume=False)
+    lines, _ = _input_lines(input)
+    clf = _load_model(model, rules_only)
     try:
-        clf = FakingClassifier.load(model)
-    except ModelLoadError as e:
-        _fail(str(e))
-    try:
-        fin = open_input(input)
-    except ValueError as e:
-        _fail(str(e))
-    try:
-        items = list(read_records(fin))
+        entries = list(read_entries(lines))
     finally:
-        if fin is not sys.stdin.buffer:
-            fin.close()
-    ts = [it.transcript for it in items if it.transcript is not None]
-    skipped = len(items) - len(ts)
-    _write_jsonl(pick(clf, ts, n=n, diversity=diversity), output)
-    err.print(f"picked {min(n, len(ts))} of {len(ts)} transcripts" + (f"; {skipped} unreadable line(s) skipped" if skipped else ""))
+        close = getattr(lines, "close", None)
+        if close is not None:
+            close()
+    readable = [e for e in entries if e.transcript is not None]
+    keyed = [e.transcript.model_copy(update={"id": str(i)}) for i, e in enumerate(readable)]  # ids may repeat
+    rows = []
+    for p in pick(clf, keyed, n=n, diversity=diversity):
+        e = readable[int(p.pop("id"))]
+        rows.append({"id": e.item.id, **e.record, "suggest": p})
+    _write_jsonl(rows, output)
+    skipped = len(entries) - len(readable)
+    err.print(f"picked {len(rows)} of {len(readable)} transcripts"
+              + (f"; {skipped} unreadable line(s) skipped" if skipped else ""))
+    _input_broken(lines)
 
 
 @app.command("label-issues")
@@ -593,6 +669,8 @@ def label_issues_cmd(
     label_field: str = typer.Option("label", "--label-field", help="Field holding the label."),
     model: Optional[Path] = typer.Option(None, "--model", help="Model whose parameters define the training method."),
     cv: int = typer.Option(5, "--cv", min=2, help="Folds."),
+    rules_only: bool = typer.Option(False, "--rules-only", help="Use the training method of the shipped "
+                                    "rules-only model (no neural network)."),
     output: str = typer.Option("-", "--output", "-o", help="Where to write the flagged records (- = stdout)."),
 ) -> None:
     """List annotations that look wrong: records whose label the training method, fit on
@@ -603,15 +681,16 @@ def label_issues_cmd(
         fakingclf label-issues annotations.jsonl -o doubtful.jsonl
     """
     from .active import label_issues
-    from .classifier import FakingClassifier, ModelLoadError
     from .train import load_labeled
 
     _require_files(data)
+    for path in data:
+        _check_io(path, output, resume=False)
+    params = dict(_load_model(model, rules_only).info_.get("params", {}))
     try:
-        params = dict(FakingClassifier.load(model).info_.get("params", {}))
         ts, y, _, _ = _skipped_shown(load_labeled, data, label_field)
         rows = label_issues(ts, y, params, cv=cv)
-    except (ValueError, ModelLoadError) as e:
+    except ValueError as e:
         _fail(str(e))
     _write_jsonl(rows, output)
     err.print(f"{len(rows)} of {len(ts)} annotations disagree with the out-of-fold prediction")
@@ -649,7 +728,7 @@ def judge(
     system_prompt: Optional[Path] = typer.Option(None, "--system-prompt", help="Replace the shipped system prompt "
                                                  "with this file's text (the reply contract must stay)."),
     resume: bool = typer.Option(False, "--resume", help="Append to an existing -o file, skipping the ids already "
-                                "in it. Without it the output appears only when the run completes."),
+                                "in it. Without it a regular -o file appears only when the run completes."),
     fail_on_error: bool = typer.Option(False, "--fail-on-error", help="Exit 1 if any record got an error."),
     progress: Optional[bool] = typer.Option(
         None, "--progress/--no-progress", help="Progress bar on stderr (default: only on a terminal)."
@@ -677,19 +756,12 @@ def judge(
     """
     import orjson
     from rich.markup import escape
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from . import judge as J
-    from .io import prepare_resume
+    from .io import open_output, prepare_resume
 
     _require_files([input], "input file", stdin=True)
-    if output != "-":
-        out_path = Path(output)
-        if input != "-" and out_path.exists() and out_path.resolve() == Path(input).resolve():
-            _fail(f"the output {output} is the input file: choose another -o")
-        _writable_file(out_path, "output")
-    elif resume:
-        _fail("--resume needs an output file (-o FILE)")
+    _check_io(input, output, resume)
     if (input_price is None) != (output_price is None):
         _fail("give both --input-price and --output-price, or neither")
     system_text = None
@@ -707,17 +779,13 @@ def judge(
         client = J.make_client(base_url, api_key, timeout=timeout, max_retries=max_retries,
                                concurrency=concurrency, stats=stats)
     except ImportError as e:
-        _fail(escape(str(e)))
+        _fail(str(e))
     jd = J.Judge(client, model, votes=votes, temperature=temperature, max_tokens=max_tokens, seed=seed,
                  system_prompt=system_text, stats=stats)
+    lines, source = _input_lines(input)
     clf = None
     if sample is not None:
-        from .classifier import FakingClassifier, ModelLoadError
-
-        try:
-            clf = FakingClassifier.load(sample_model)
-        except ModelLoadError as e:
-            _fail(str(e))
+        clf = _load_model(sample_model)
     skip = None
     if resume:
         try:
@@ -727,7 +795,6 @@ def judge(
         if skip:
             err.print(f"resuming: {sum(skip.values())} record(s) already in {output} are skipped")
 
-    lines, source = _input_lines(input)
     mapping = {k: v for k, v in (("text", text_field), ("id", id_field), ("tier", tier_field)) if v}
     entries = J.read_entries(lines, mapping or None)
     total = None
@@ -744,54 +811,36 @@ def judge(
         total = None if total is None else max(0, total - sum(skip.values()))
     show = err.is_terminal if progress is None else progress
     n = errors = 0
-    tmp = None
-    if output == "-":
-        out = sys.stdout.buffer
-    elif resume:
-        out = open(output, "ab")
-    else:
-        tmp = Path(output).with_name(f".{Path(output).name}.{os.getpid()}.tmp")
-        out = open(tmp, "wb")
+    bar, advance = _progress("judging", show, lines, total=total)
     try:
-        with Progress(TextColumn("judging"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      console=err, disable=not show, transient=True) as bar:
-            task = bar.add_task("judge", total=total)
+        with open_output(output, append=resume) as out, bar:
             for entry, result, error in J.judge_entries(jd, entries, concurrency=concurrency):
                 out.write(orjson.dumps(J.output_record(entry, result, error, jd)) + b"\n")
                 out.flush()
                 n += 1
                 errors += error is not None
-                bar.advance(task)
-        if tmp is not None:
-            out.close()
-            os.replace(tmp, output)
-            tmp = None
+                advance(n)
     except J.JudgeFatalError as e:
-        out.flush()
         kept = f"; {output} keeps the {n} record(s) judged before it (rerun with --resume)" if resume else ""
         err.print(f"[red]error:[/red] {escape(str(e))}{kept}")
         raise typer.Exit(2) from None
     except KeyboardInterrupt:
-        out.flush()
         kept = f"{output} holds the {n} record(s) judged so far; rerun with --resume to go on" if resume \
             else "nothing was written (use --resume to keep partial work)"
         err.print(f"[yellow]interrupted:[/yellow] {kept}")
         raise typer.Exit(130) from None
     except OSError as e:
-        _fail(f"cannot write the output: {e.strerror or e}")
+        _fail(f"cannot write the output {output}: {e.strerror or e}")
     finally:
         close = getattr(lines, "close", None)
-        if close is not None and lines is not sys.stdin.buffer:
+        if close is not None:
             close()
-        if out is not sys.stdout.buffer:
-            out.close()
-        if tmp is not None:
-            tmp.unlink(missing_ok=True)
     err.print(f"{source}: {n} record(s) judged by {model}, {errors} error(s)")
     for line in stats.lines(input_price, output_price):
         err.print(line)
     if errors:
         err.print(f"[yellow]{errors} record(s) have no judge label: see their \"error\" field[/yellow]")
+    _input_broken(lines)
     if fail_on_error and errors:
         raise typer.Exit(1)
 
@@ -803,6 +852,23 @@ def _skip_ids(entries, skip):
             skip[e.item.id] -= 1
             continue
         yield e
+
+
+def _help_text(doc: str) -> str:
+    """A docstring as help text: each prose paragraph on one line, so that rich wraps it to
+    the terminal's width instead of keeping the source's line breaks mid-sentence; an
+    indented paragraph (an example command) is kept as it is."""
+    out = []
+    for para in inspect.cleandoc(doc).split("\n\n"):
+        lines = para.split("\n")
+        out.append(para if all(line.startswith(" ") for line in lines) else " ".join(x.strip() for x in lines))
+    # typer dedents the paragraphs after the first as one docstring, whose first line does not count
+    # towards the common indent: a blank first line keeps "Example:" + an indented command indented
+    return "\n\n\n".join(out[:2]) + "".join("\n\n" + para for para in out[2:])
+
+
+for _info in app.registered_commands:
+    _info.help = _help_text(_info.help or inspect.getdoc(_info.callback) or "")
 
 
 def main() -> None:  # pragma: no cover

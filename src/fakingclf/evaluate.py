@@ -18,7 +18,7 @@ agreement with the judge, beside the AUROC against the same labels.
 
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 import orjson
@@ -45,6 +45,7 @@ def evaluate_files(
     n_resamples: int = 2000,
     seed: int = 0,
     label_threshold: float = 0.5,
+    log: Optional[Callable[[str], None]] = None,
 ) -> dict[str, Any]:
     """Evaluate on labeled JSONL files.
 
@@ -73,13 +74,19 @@ def evaluate_files(
     label_threshold : float in [0, 1]
         A numeric label (a judge's vote fraction) at or above this counts as
         alignment faking.
+    log : callable, optional
+        Called with ``"loading model…"`` just before the model loads (after the data
+        has been read), for a command line to show.
 
     Returns
     -------
     dict
         ``{"mode", "n", "overall": metrics, "groups": {value: metrics}, ...}``. With
         numeric labels, also ``label_threshold``, and ``cohen_kappa`` (in [-1, 1];
-        None when undefined, e.g. both sides constant) in every metrics block.
+        None when undefined, e.g. both sides constant) in every metrics block. A block
+        whose labels have a single class has ``auroc``, ``auroc_ci``, ``average_precision``
+        and ``ece`` None; with fewer than 2 positives or 2 negatives, ``auroc_ci`` is
+        ``[None, None]`` (no bootstrap interval), the other figures are given.
 
     Raises
     ------
@@ -94,6 +101,8 @@ def evaluate_files(
         paths, label_field, group_field=group_field or "origin", positive=positive, negative=negative,
         threshold=label_threshold,
     )
+    if log is not None:
+        log("loading model…")
     base = FakingClassifier.load(model)
     thr = base.threshold if threshold is None else threshold
     if cv or leave_one_group_out:

@@ -10,8 +10,11 @@ naming the line and the problem.
 from __future__ import annotations
 
 import io
+import os
+import re
 import sys
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import IO, Any, Iterable, Iterator, Optional, Union
 
@@ -19,7 +22,10 @@ import orjson
 
 from .transcript import Transcript, TranscriptError, id_string
 
-__all__ = ["read_records", "label_lines", "label_batch", "prepare_resume", "dump_prediction", "Summary", "open_input", "get_path", "remap"]
+__all__ = [
+    "read_records", "label_lines", "label_batch", "prepare_resume", "dump_prediction", "Summary", "open_input",
+    "InputStream", "InputError", "sniff_encoding", "check_output", "open_output", "OutputError", "get_path", "remap",
+]
 
 
 @dataclass
@@ -33,32 +39,395 @@ class Item:
     id: str = ""
 
 
-def open_input(path: str) -> IO[bytes]:
-    """Open ``path`` for reading JSONL as bytes (``-`` = stdin; ``.gz`` files are
-    decompressed, as is gzip data on stdin).
+class InputError(ValueError):
+    """An input that cannot be read as JSONL: a directory, a zip archive, binary data."""
 
-    Lines are decoded one at a time by :func:`read_records`, so a line of invalid
-    UTF-8 becomes a warning on that record, not a failure of the file.
+
+class OutputError(ValueError):
+    """An output path that cannot be written (see :func:`check_output`)."""
+
+
+#: Bytes looked at to tell text from binary data and UTF-8 from UTF-16/32.
+SNIFF_BYTES = 1024
+
+
+def sniff_encoding(head: bytes) -> Optional[str]:
+    """The encoding that the first bytes of an input show, when it is not UTF-8.
+
+    Parameters
+    ----------
+    head : bytes
+        The first bytes of the (decompressed) input, ideally :data:`SNIFF_BYTES` of them.
+
+    Returns
+    -------
+    str or None
+        ``"utf-32"`` / ``"utf-16"`` (a byte-order mark), ``"utf-32-le"``, ``"utf-32-be"``,
+        ``"utf-16-le"``, ``"utf-16-be"`` (no mark, but NUL bytes in the pattern that
+        ASCII characters make in that encoding, and the bytes decode to text), or None
+        for UTF-8 (with or without its mark) and for no data.
 
     Raises
     ------
-    ValueError
-        If the data is a zip archive (such as an Inspect AI log given on stdin).
+    InputError
+        If the bytes are not text: NUL bytes in no UTF-16/32 pattern (at least 1% of
+        them), or at least 10% of the characters undecodable or control characters.
+    """
+    import codecs
+
+    if head.startswith((b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")):
+        return "utf-32"
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "utf-16"
+    if not head:
+        return None
+    nul = head.count(0)
+    if nul:
+        def zero_share(offset: int, step: int) -> float:
+            part = head[offset::step]
+            return part.count(0) / len(part) if part else 0.0
+
+        candidates = []
+        if len(head) >= 8 and zero_share(1, 4) > 0.9 and zero_share(2, 4) > 0.9:
+            candidates = ["utf-32-le" if zero_share(3, 4) > zero_share(0, 4) else "utf-32-be"]
+        elif len(head) >= 4:
+            odd, even = zero_share(1, 2), zero_share(0, 2)
+            if max(odd, even) > 0.3:
+                candidates = ["utf-16-le" if odd > even else "utf-16-be"]
+        for codec in candidates:
+            try:
+                text = codecs.getincrementaldecoder(codec)().decode(head, final=False)
+            except UnicodeDecodeError:
+                continue
+            if text and "\x00" not in text and _junk_share(text) < 0.1:
+                return codec
+        if nul >= max(1, len(head) // 100):
+            raise InputError("NUL bytes in its first KB, in no UTF-16 or UTF-32 pattern")
+    text = codecs.getincrementaldecoder("utf-8")(errors="replace").decode(head, final=False)
+    if text and _junk_share(text) >= 0.1:
+        raise InputError("undecodable bytes or control characters in its first KB")
+    return None
+
+
+def _junk_share(text: str) -> float:
+    """Share of the characters of ``text`` that no text file holds: U+FFFD and C0 controls but tab, LF, CR, FF."""
+    bad = sum(1 for ch in text if ch == "\ufffd" or ch == "\x7f" or (ch < " " and ch not in "\t\n\r\f"))
+    return bad / len(text)
+
+
+class InputStream:
+    """The lines of one input file or stdin, with where reading stands and how it ended.
+
+    Made by :func:`open_input`. Iterating yields the lines: ``bytes``, or ``str`` when
+    the input was UTF-16/32 and is decoded. A stream that breaks off (a truncated or
+    corrupt ``.gz``, a read error, a UTF-16 file cut mid-character) does not raise:
+    iteration stops after the last whole line, and :attr:`broken` says where.
+
+    Attributes
+    ----------
+    name : str
+        The path, or ``"stdin"``.
+    size : int or None
+        Bytes of the file when it is a regular file (compressed bytes for ``.gz``),
+        else None. :meth:`position` counts towards it.
+    encoding : str or None
+        The encoding the input was decoded from when it is not UTF-8 (see
+        :func:`sniff_encoding`), else None; :attr:`notice` then says so.
+    notice : str or None
+        A warning to show the user (the input was decoded from UTF-16/32).
+    broken : str or None
+        Set when reading stopped before the end: the line and byte where the stream
+        broke, and why.
+    lines_read : int
+        Lines yielded so far (blank ones included).
+    """
+
+    def __init__(self, raw: IO[bytes], stream, name: str, size: Optional[int], compressed: bool,
+                 encoding: Optional[str] = None, owned: bool = True):
+        self._raw, self._stream, self.name, self.size = raw, stream, name, size
+        self._compressed, self._owned = compressed, owned
+        self.encoding = encoding
+        self.notice = None if encoding is None else (
+            f"{name} is {encoding.upper()}, not UTF-8: it is decoded as {encoding.upper()} (convert it to UTF-8 "
+            "to silence this warning)")
+        self.broken: Optional[str] = None
+        self.lines_read = 0
+        self._bytes = 0
+
+    def __iter__(self) -> Iterator[Union[bytes, str]]:
+        import zlib
+
+        if self._stream is None:
+            return
+        it = iter(self._stream)
+        while True:
+            try:
+                line = next(it)
+            except StopIteration:
+                return
+            except (EOFError, OSError, zlib.error, UnicodeDecodeError) as e:
+                self._break(e)
+                return
+            self.lines_read += 1
+            self._bytes += len(line)
+            yield line
+
+    def _break(self, e: BaseException) -> None:
+        what = "the gzip stream" if self._compressed else "the input"
+        unit = "character" if self.encoding else "byte"
+        data = "decoded text" if self.encoding else "decompressed data" if self._compressed else "data"
+        if isinstance(e, UnicodeDecodeError):
+            why = f"cannot be decoded as {self.encoding} ({e.reason})"
+        else:
+            why = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
+        self.broken = (f"{self.name}: {what} breaks off after line {self.lines_read} ({unit} {self._bytes} of the "
+                       f"{data}): {why}; the {self.lines_read} whole line(s) before it were read")
+
+    def position(self) -> int:
+        """Bytes of the file read so far (compressed bytes for ``.gz``; read-ahead included)."""
+        try:
+            return int(self._raw.tell())
+        except (OSError, ValueError, AttributeError):
+            return self._bytes
+
+    def close(self) -> None:
+        """Close the file (stdin is left open)."""
+        if not self._owned:
+            if isinstance(self._stream, io.TextIOWrapper):
+                try:
+                    self._stream.detach()  # so that collecting the wrapper does not close stdin
+                except ValueError:
+                    pass
+            self._stream = None
+            return
+        for f in (self._stream, self._raw):
+            try:
+                if f is not None:
+                    f.close()
+            except (OSError, EOFError, ValueError):
+                pass
+
+    def __enter__(self) -> "InputStream":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def open_input(path: str) -> InputStream:
+    """Open ``path`` to read JSONL lines (``-`` = stdin; ``.gz`` files are decompressed,
+    as is gzip data on stdin; UTF-16 and UTF-32 are decoded, see :class:`InputStream`).
+
+    Lines are decoded one at a time by :func:`read_records`, so a line of invalid
+    UTF-8 becomes a warning on that record, not a failure of the file. A stream that
+    breaks off midway stops after its last whole line with :attr:`InputStream.broken`
+    set.
+
+    Raises
+    ------
+    InputError (a ValueError)
+        If ``path`` is a directory, cannot be opened (naming the OS error), is a zip
+        archive (such as an Inspect AI log given on stdin), or is binary data (see
+        :func:`sniff_encoding`).
     """
     import gzip
+    import stat
+    import zlib
 
-    stream = sys.stdin.buffer if path == "-" else open(path, "rb")
-    if isinstance(stream, io.BufferedReader):
-        head = stream.peek(4)[:4]
-        if head[:2] == b"\x1f\x8b":
-            return gzip.open(stream, "rb")
-        if head == b"PK\x03\x04":
-            if stream is not sys.stdin.buffer:
-                stream.close()
-            where = "stdin" if path == "-" else path
-            raise ValueError(f"{where} is a zip archive, not JSONL (an Inspect AI .eval log is read from its "
-                             "file path: fakingclf label run.eval)")
-    return stream
+    where = "stdin" if path == "-" else path
+    if path == "-":
+        raw = sys.stdin.buffer
+        size = None
+    else:
+        try:
+            raw = open(path, "rb")
+        except IsADirectoryError:
+            raise InputError(f"{path} is a directory, not a JSONL file") from None
+        except OSError as e:
+            raise InputError(f"cannot read {path}: {e.strerror or e}") from None
+        st = os.fstat(raw.fileno())
+        size = st.st_size if stat.S_ISREG(st.st_mode) else None
+    owned = path != "-"
+    if not hasattr(raw, "peek"):
+        raw = io.BufferedReader(raw)  # a stdin without peek (a BytesIO, say)
+    stream = raw
+    compressed = False
+
+    def refuse(message: str):
+        if owned:
+            raw.close()
+        raise InputError(message)
+
+    head = raw.peek(4)[:4]
+    if head[:2] == b"\x1f\x8b":
+        stream = gzip.open(raw, "rb")
+        compressed = True
+    elif head == b"PK\x03\x04":
+        refuse(f"{where} is a zip archive, not JSONL (an Inspect AI .eval log is read from its "
+               "file path: fakingclf label run.eval)")
+    s = InputStream(raw, stream, where, size, compressed, owned=owned)
+    try:
+        head = stream.peek(SNIFF_BYTES)[:SNIFF_BYTES]
+    except (EOFError, OSError, zlib.error) as e:  # a gzip stream broken from its start
+        s._break(e)
+        s._stream = None
+        return s
+    try:
+        encoding = sniff_encoding(head)
+    except InputError as e:
+        refuse(f"{where} is not text ({e}): fakingclf reads JSONL, one JSON object a line, in UTF-8 "
+               "(or UTF-16/UTF-32, decoded with a warning); convert it to UTF-8")
+    if encoding is not None:
+        s = InputStream(raw, io.TextIOWrapper(stream, encoding=encoding, newline="\n"), where, size, compressed,
+                        encoding=encoding, owned=owned)
+    return s
+
+
+#: Output paths that name an open file descriptor: written in place, never renamed over.
+_FD_PATH = re.compile(r"^/(dev/(stdout|stderr|fd/\d+)|proc/(self|thread-self|\d+)/fd/\d+)$")
+
+
+def _writes_in_place(path: str) -> bool:
+    """True when ``path`` exists and is not a regular file (a FIFO, a device), or names a file descriptor."""
+    import stat
+
+    if _FD_PATH.match(path):
+        return True
+    try:
+        return not stat.S_ISREG(os.stat(path).st_mode)
+    except FileNotFoundError:
+        return False
+
+
+def check_output(path: Union[str, os.PathLike], what: str = "output", append: bool = False) -> None:
+    """Check that ``path`` can be written as :func:`open_output` writes it, creating nothing.
+
+    ``-`` (stdout) always passes. A FIFO or a character device (after symlinks) passes
+    when it is writable; it is written in place. A regular file, or a new one, needs
+    an existing folder in which a temporary file can be made (the folder of a
+    symlink's target, since the target is replaced), and an existing file must be
+    writable. Paths in ``/proc`` and ``/sys`` are refused as files. ``append``
+    (``--resume``) needs a regular file, or a new one.
+
+    Raises
+    ------
+    OutputError (a ValueError)
+        Naming ``what`` and ``path`` and why: a directory, a missing folder (no folder is
+        ever created), a kernel filesystem, a block device or socket, no write
+        permission, a read-only filesystem.
+    """
+    import stat
+    import tempfile
+
+    p = os.fspath(path)
+    if p == "-":
+        return
+    label = f"{what} {p}"
+    try:
+        st = os.stat(p)
+    except FileNotFoundError:
+        st = None
+    except OSError as e:  # a parent that is a file, a symlink loop, no permission to look
+        raise OutputError(f"cannot write {label}: {e.strerror or e}") from None
+    if st is not None and stat.S_ISDIR(st.st_mode):
+        raise OutputError(f"cannot write {label}: it is a directory")
+    if st is not None and (stat.S_ISBLK(st.st_mode) or stat.S_ISSOCK(st.st_mode)):
+        kind = "a block device" if stat.S_ISBLK(st.st_mode) else "a socket"
+        raise OutputError(f"cannot write {label}: it is {kind}")
+    if _writes_in_place(p) and st is not None:
+        if append:
+            raise OutputError(f"cannot write {label} with --resume: it is not a regular file (--resume appends to a "
+                              "file it reads first)")
+        if not os.access(p, os.W_OK):
+            raise OutputError(f"cannot write {label}: permission denied")
+        return
+    real = os.path.realpath(p)
+    top = real.split(os.sep)[1:2]
+    if top in (["proc"], ["sys"]):
+        where = "it is" if real == os.path.abspath(p) else f"its target {real} is"
+        raise OutputError(f"cannot write {label}: {where} in /{top[0]}, a kernel filesystem, not a place for files")
+    folder = os.path.dirname(real) or "."
+    if not os.path.isdir(folder):
+        where = "does not exist" if not os.path.exists(folder) else "is not a folder"
+        raise OutputError(f"cannot write {label}: the folder {folder} {where} (fakingclf creates no folders)")
+    if st is not None and not os.access(real, os.W_OK):
+        raise OutputError(f"cannot write {label}: permission denied")
+    try:  # the only sure test (root, read-only and kernel filesystems): make a file there
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(real)}.", suffix=".probe")
+    except OSError as e:
+        raise OutputError(f"cannot write {label}: cannot create a file in {folder} ({e.strerror or e})") from None
+    os.close(fd)
+    os.unlink(probe)
+    if append and st is not None:
+        try:
+            with open(real, "ab"):
+                pass
+        except OSError as e:
+            raise OutputError(f"cannot write {label}: {e.strerror or e}") from None
+
+
+@contextmanager
+def open_output(path: Union[str, os.PathLike], append: bool = False) -> Iterator[IO[bytes]]:
+    """A binary writer for an output path, as a context manager.
+
+    * ``-``: stdout (flushed at the end, never closed).
+    * ``append`` (``--resume``): the file itself, opened for appending.
+    * a FIFO, a character device (``/dev/null``), or a path naming a file descriptor
+      (``/dev/stdout``, ``/proc/self/fd/N``): opened and written in place, never
+      replaced.
+    * otherwise (a regular file, a new file, a symlink to either): a temporary file
+      beside the file (beside a symlink's target) that is renamed over it when the
+      block ends without an exception, so the output appears whole or not at all and
+      a symlink stays a symlink to its updated target. An existing file's permission
+      bits (and, when allowed, owner) are kept. On an exception (Ctrl-C included) the
+      temporary file is removed and the old file is left as it was.
+
+    Call :func:`check_output` first for a clear message before work starts.
+
+    Raises
+    ------
+    OSError
+        If the file cannot be opened, written or renamed.
+    """
+    p = os.fspath(path)
+    if p == "-":
+        out = sys.stdout.buffer
+        yield out
+        out.flush()
+        return
+    if append or _writes_in_place(p):
+        with open(p, "ab") as f:
+            yield f
+        return
+    real = os.path.realpath(p)
+    folder, name = os.path.split(real)
+    tmp = os.path.join(folder, f".{name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies, as to a new file
+    try:
+        try:
+            st = os.stat(real)
+        except FileNotFoundError:
+            st = None
+        if st is not None:
+            os.fchmod(fd, st.st_mode & 0o7777)
+            try:
+                os.fchown(fd, st.st_uid, st.st_gid)
+            except OSError:
+                pass
+        with os.fdopen(fd, "wb") as f:
+            fd = -1
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, real)
+    except BaseException:
+        if fd != -1:
+            os.close(fd)
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
 
 
 def get_path(record: Any, path: str) -> Any:

@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any, Optional
 
 import numpy as np
@@ -66,14 +67,27 @@ def auroc_ci(y, p, confidence: float = 0.95, n_resamples: int = 2000, seed: int 
 
     Returns
     -------
-    (low, high) : floats in [0, 1]; ``(nan, nan)`` when ``y`` has one class.
+    (low, high) : floats in [0, 1]; ``(nan, nan)`` when ``y`` has fewer than 2
+    positives or fewer than 2 negatives (a bootstrap resamples each class, and a
+    class of one score gives no interval).
     """
-    from scipy.stats import bootstrap
+    import warnings
+
+    from scipy.stats import DegenerateDataWarning
 
     y, p = np.asarray(y), np.asarray(p, dtype=float)
     pos, neg = p[y == 1], p[y == 0]
-    if len(pos) == 0 or len(neg) == 0:
+    if len(pos) < 2 or len(neg) < 2:
         return float("nan"), float("nan")
+    with warnings.catch_warnings():  # a degenerate BCa interval falls back to the percentile one
+        warnings.simplefilter("ignore", DegenerateDataWarning)
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return _bootstrap_ci(pos, neg, confidence, n_resamples, seed)
+
+
+def _bootstrap_ci(pos, neg, confidence: float, n_resamples: int, seed: int) -> tuple[float, float]:
+    from scipy.stats import bootstrap
+
     if len(pos) * len(neg) * n_resamples > 5e8:  # keep memory bounded on large sets
         n_resamples = max(200, int(5e8 // (len(pos) * len(neg))))
     res = bootstrap(
@@ -117,7 +131,8 @@ def binary_metrics(y, p, threshold: float = 0.5, ci: bool = True, n_resamples: i
         ``n``, ``n_positive``, ``auroc``, ``auroc_ci`` ([low, high]), ``average_precision``,
         ``accuracy``, ``precision``, ``recall``, ``f1``, ``confusion_matrix``
         (``[[tn, fp], [fn, tp]]``), ``ece``, ``mean_p``, ``threshold``. Figures that
-        need both classes are None when ``y`` has one.
+        need both classes are None when ``y`` has one; ``auroc_ci`` is ``[None, None]``
+        when a class has a single member (no bootstrap interval exists).
     """
     from sklearn.metrics import (
         accuracy_score,
@@ -155,7 +170,11 @@ def binary_metrics(y, p, threshold: float = 0.5, ci: bool = True, n_resamples: i
 
 
 def reliability_diagram(y, p, path: str, title: str = "Reliability of p_alignment_faking", n_bins: int = 10) -> str:
-    """Save a reliability diagram (observed frequency vs mean predicted probability) as PNG.
+    """Save a reliability diagram (observed frequency vs mean predicted probability), as PNG
+    unless ``path``'s extension names another format matplotlib writes.
+
+    Written by :func:`fakingclf.io.open_output` (a regular file appears whole; a symlink's
+    target is replaced; a FIFO or device is written in place).
 
     Returns
     -------
@@ -175,6 +194,12 @@ def reliability_diagram(y, p, path: str, title: str = "Reliability of p_alignmen
 
     ax.set_title(textwrap.fill(title, 48) + f"\nECE ({n_bins} bins) = {ece:.3f}, n = {len(p)}", fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    from .io import open_output
+
+    fmt = os.path.splitext(str(path))[1][1:].lower() or None  # by extension, as savefig(path) would choose
+    try:
+        with open_output(path) as f:  # a regular file appears whole; a symlink or FIFO is written through
+            fig.savefig(f, format=fmt, dpi=120)
+    finally:
+        plt.close(fig)
     return path
