@@ -351,17 +351,23 @@ def train(
     no_eval: bool = typer.Option(False, "--no-eval", help="Skip the cross-validated evaluation."),
     rules_only: bool = typer.Option(False, "--rules-only", help="Cue features only, no embedding model."),
     no_head: bool = typer.Option(False, "--no-sentence-head", help="Leave out the learned sentence-level score."),
-    C: float = typer.Option(0.01, "--C", help="Inverse regularisation of the logistic regression."),
+    no_text_head: bool = typer.Option(False, "--no-text-head", help="Leave out the learned TF-IDF score."),
+    C: float = typer.Option(0.1, "--C", help="Inverse regularisation of the logistic regression."),
+    group_field: str = typer.Option("origin", "--group-field", help="Field whose values stay in one fold (style, "
+                                    "prompt, origin): grouped inner folds, grouped CV and per-group figures."),
+    cache: Optional[Path] = typer.Option(None, "--cache", envvar="FAKINGCLF_CACHE", help="Embedding cache folder: "
+                                         "a retrain on the same texts does not embed them again."),
 ) -> None:
     """Train the alignment-faking-reasoning model on labeled JSONL and save it.
 
     Records need a label (alignment_faking | aligned) and the transcript in any
-    layout `label` reads; an "origin" field enables per-origin and
-    leave-one-origin-out figures.
+    layout `label` reads; a group field (--group-field, default "origin") keeps
+    related records in one fold and gives per-group figures.
 
-    Example (how the shipped default model is made):
+    Example (how the shipped default model is made, see `make model`):
 
-        fakingclf train ../shared/data/af_reasoning_dev.jsonl -o src/fakingclf/models/default --card docs/model_card.md --datasheet data/labeled/README.md --title "fakingclf default model"
+        python data/shared_training_set.py -o build/training.jsonl
+        fakingclf train build/training.jsonl --group-field group -o src/fakingclf/models/default --card docs/model_card.md --datasheet data/labeled/README.md --title "fakingclf default model"
     """
     from .train import train_from_files, write_model_card
 
@@ -376,6 +382,7 @@ def train(
             train_from_files,
             paths, str(out_dir), label_field=label_field, label_threshold=label_threshold, evaluate=not no_eval,
             log=lambda s: err.print(s), C=C, use_embeddings=not rules_only, sentence_head=not no_head,
+            text_head=not no_text_head, group_field=group_field, cache=str(cache) if cache else None,
         )
     except (ValueError, OSError) as e:
         _fail(str(e))
@@ -390,12 +397,15 @@ def train(
             )
     if card:
         cmd = "fakingclf train " + " ".join(paths)
-        for flag, on in (("--rules-only", rules_only), ("--no-sentence-head", no_head), ("--no-eval", no_eval)):
+        for flag, on in (("--rules-only", rules_only), ("--no-sentence-head", no_head), ("--no-text-head", no_text_head),
+                         ("--no-eval", no_eval)):
             cmd += f" {flag}" if on else ""
-        if C != 0.01:
+        if C != 0.1:
             cmd += f" --C {C}"
         if label_field != "label":
             cmd += f" --label-field {label_field}"
+        if group_field != "origin":
+            cmd += f" --group-field {group_field}"
         if label_threshold != 0.5:
             cmd += f" --label-threshold {label_threshold}"
         cmd += f" -o {out_dir} --card {card}"
