@@ -125,7 +125,8 @@ def messages_fields(messages: Any, id: str = "1", plain_reply_is_output: bool = 
             extra, content, answer = openai_chat.message_fields(m, content, i, notes)
             turns.append((extra + reasoning, content, answer))
     if not any(r or c.strip() for r, c, _ in turns):
-        raise TranscriptError("no assistant message with text")
+        why = list(fields.get("warnings", [])) + notes
+        raise TranscriptError("no assistant message with text" + (f" ({'; '.join(why)})" if why else ""))
     any_markup = any(markup.has_markup(c) for _, c, _ in turns)
     last = len(turns) - 1
     text = "\n".join(
