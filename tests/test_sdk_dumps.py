@@ -187,6 +187,13 @@ def test_one_table_chooses_the_reader():
     assert t.output == "Sure." and t.source_format == "fields" and "messages" in t.metadata
     with pytest.raises(ValueError, match="unknown layout 'xml'"):
         read_record({"text": "x"}, layout="xml")
+    with pytest.raises(TranscriptError, match="read as the text layout, but the record has none of its fields"):
+        read_record({"id": "a", "body": {}}, layout="text")
+
+
+def test_a_custom_path_that_finds_nothing_is_an_error_record():
+    items = list(read_records(['{"id": "a", "resp": {"choices": []}}'], {"text": "resp.choices.0.text"}))
+    assert items[0].error_type == "invalid_record" and "has none of its fields" in items[0].error
 
 
 def test_every_fixture_line_reads_through_read_records():

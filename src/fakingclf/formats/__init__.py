@@ -77,6 +77,9 @@ def record_fields(record: Any, line_no: int = 1, bare_text: str = "auto",
         chosen = next((r for r in READERS if r.name == layout), None)
         if chosen is None:
             raise ValueError(f"unknown layout {layout!r}: one of {', '.join(layout_names())}")
+        if not chosen.matches(record):
+            raise TranscriptError(f"no usable text: read as the {layout} layout, but the record has none of its "
+                                  f"fields (a custom field path found nothing?); got keys {sorted(record)[:10]}")
     else:
         chosen = next(r for r in READERS if r.matches(record))
     rec = dict(record)
