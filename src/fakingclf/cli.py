@@ -191,14 +191,22 @@ def label(
     id_field: Optional[str] = typer.Option(None, "--id-field", help="Dotted path of the record id."),
     tier_field: Optional[str] = typer.Option(None, "--tier-field", help="Dotted path of the tier "
                                              "(free/paid or is_free_tier_user true/false)."),
+    output_field: Optional[str] = typer.Option(None, "--output-field", help="Dotted path of the final reply "
+                                               "(e.g. choices.0.message.content)."),
+    reasoning_field: Optional[str] = typer.Option(None, "--reasoning-field", help="Dotted path of the reasoning "
+                                                  "(e.g. choices.0.message.reasoning_content)."),
+    bare_text: str = typer.Option("auto", "--bare-text", help="Text with no tags at all: auto (by its wording, "
+                                  "with a warning), reasoning, or output."),
 ) -> None:
     """Label every transcript in INPUT: one JSON object per input line, same order.
 
     Each input line is {"text": ...}, {"messages": [...]} or
     {"user_input"/"prompt": ..., "output"/"response": ...}, with optional "id",
     "tier" or "is_free_tier_user", "model"; other fields pass through under
-    "metadata". --text-field/--id-field/--tier-field read any other layout. INPUT may
-    be gzipped. A bad line gives a record with "error" set and never stops the run.
+    "metadata"; SDK dumps (Anthropic Message, OpenAI ChatCompletion and Response) are
+    read as they are. --text-field/--output-field/--reasoning-field/--id-field/--tier-field
+    read any other layout. INPUT may be gzipped. A bad line gives a record with "error"
+    set and never stops the run.
 
     Examples:
 
@@ -209,6 +217,7 @@ def label(
     from .io import Summary, dump_prediction, label_lines, open_output, prepare_resume
 
     _require_files([input], "input file", stdin=True)
+    mapping = _field_mapping(text_field, id_field, tier_field, output_field, reasoning_field, bare_text)
     if workers == 0 or workers < -1:
         _fail("--workers must be a positive number of processes, or -1 for all cores")
     if rules_only and model is not None:
@@ -236,14 +245,13 @@ def label(
     show = err.is_terminal if progress is None else progress
     summary = Summary()
     bar, advance = _progress("labeling", show, lines)
-    mapping = {k: v for k, v in (("text", text_field), ("id", id_field), ("tier", tier_field)) if v}
     # open_output writes a regular file through a temporary file renamed at the end (an
     # interrupted run leaves the old output as it was), appends with --resume, and
     # writes FIFOs and devices in place.
     try:
         with open_output(output, append=resume) as out, parallel, bar:
             for pred in label_lines(clf, lines, batch_size=batch_size, fields=mapping or None,
-                                    workers=workers, skip=skip):
+                                    workers=workers, skip=skip, bare_text=bare_text):
                 out.write(dump_prediction(pred))
                 summary.add(pred)
                 advance(summary.n)
@@ -278,6 +286,19 @@ def _check_io(input: str, output: str, resume: bool) -> None:
         _check_output(output, "output", append=resume)
     elif resume:
         _fail("--resume needs an output file (-o FILE)")
+
+
+def _field_mapping(text_field, id_field, tier_field, output_field, reasoning_field, bare_text) -> dict[str, str]:
+    """The custom-layout paths given on the command line (exit 2 on a conflict or a bad --bare-text)."""
+    from .formats.base import BARE_TEXT_MODES
+
+    if bare_text not in BARE_TEXT_MODES:
+        _fail(f"--bare-text must be one of {', '.join(BARE_TEXT_MODES)}, got {bare_text!r}")
+    if text_field and output_field:
+        _fail("--text-field and --output-field both name the transcript's reply: give one")
+    pairs = (("text", text_field), ("id", id_field), ("tier", tier_field), ("output", output_field),
+             ("reasoning", reasoning_field))
+    return {k: v for k, v in pairs if v}
 
 
 def _input_lines(path: str):
@@ -747,6 +768,10 @@ def judge(
                                              "in a custom layout."),
     id_field: Optional[str] = typer.Option(None, "--id-field", help="Dotted path of the record id."),
     tier_field: Optional[str] = typer.Option(None, "--tier-field", help="Dotted path of the tier."),
+    output_field: Optional[str] = typer.Option(None, "--output-field", help="Dotted path of the final reply."),
+    reasoning_field: Optional[str] = typer.Option(None, "--reasoning-field", help="Dotted path of the reasoning."),
+    bare_text: str = typer.Option("auto", "--bare-text", help="Text with no tags at all: auto (by its wording, "
+                                  "with a warning), reasoning, or output."),
 ) -> None:
     """Label transcripts with an LLM judge (any OpenAI-compatible endpoint), to train on.
 
@@ -771,6 +796,7 @@ def judge(
     from .io import open_output, prepare_resume
 
     _require_files([input], "input file", stdin=True)
+    mapping = _field_mapping(text_field, id_field, tier_field, output_field, reasoning_field, bare_text)
     _check_io(input, output, resume)
     if (input_price is None) != (output_price is None):
         _fail("give both --input-price and --output-price, or neither")
@@ -805,8 +831,7 @@ def judge(
         if skip:
             err.print(f"resuming: {sum(skip.values())} record(s) already in {output} are skipped")
 
-    mapping = {k: v for k, v in (("text", text_field), ("id", id_field), ("tier", tier_field)) if v}
-    entries = J.read_entries(lines, mapping or None)
+    entries = J.read_entries(lines, mapping or None, bare_text=bare_text)
     total = None
     if clf is not None:
         everything = list(entries)
