@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,7 +12,7 @@ from typer.testing import CliRunner
 
 from fakingclf import Transcript
 from fakingclf import cues as cues_module
-from fakingclf.classifier import FakingClassifier, ModelLoadError, Prediction
+from fakingclf.classifier import FakingClassifier, ModelLoadError, Prediction, shipped_model_dir
 from fakingclf.cli import app
 from fakingclf.cues import CueDetector, looks_english
 from fakingclf.io import label_lines, read_records
@@ -206,6 +207,11 @@ def _copy_default_model(tmp_path):
         (lambda d: (d / "model.json").write_bytes(b'{"format": "\xff"}'), "not valid JSON"),
         (lambda d: (d / "model.json").write_text(json.dumps(
             {**json.loads((d / "model.json").read_text()), "params": {"bogus": 1}})), "'params' must be an object"),
+        # a model.skops from another model (the rules-only one: fewer features) beside this model.json
+        (lambda d: shutil.copy(shipped_model_dir("rules-only") / "model.skops", d / "model.skops"),
+         "model.skops takes 34 features but model.json names 48"),
+        (lambda d: (d / "model.json").write_text(json.dumps(
+            {**json.loads((d / "model.json").read_text()), "format": "fakingclf-model/1"})), "retrain it"),
     ],
 )
 def test_broken_model_directory_is_a_load_error(tmp_path, breakage, message):
@@ -289,3 +295,38 @@ def test_judge_vote_fractions_become_training_targets(tmp_path):
     path.write_text(json.dumps({"id": "d", "text": "w", "judge": {"af_votes": 3}}) + "\n")
     with pytest.raises(ValueError, match="label 3 in field 'judge.af_votes'"):
         load_labeled([str(path)], label_field="judge.af_votes")
+
+
+def test_rules_only_model_file_swapped_in_is_refused_at_load_by_the_cli(tmp_path):
+    # the load check runs before any record: no run of error records with exit 0
+    d = tmp_path / "m"
+    shutil.copytree(shipped_model_dir("rules-only"), d)
+    meta = json.loads((d / "model.json").read_text())
+    meta["feature_names"] = meta["feature_names"][:-1]
+    (d / "model.json").write_text(json.dumps(meta))
+    inp = tmp_path / "in.jsonl"
+    inp.write_text(json.dumps(GOOD) + "\n")
+    out = tmp_path / "out.jsonl"
+    result = CliRunner().invoke(app, ["label", str(inp), "--model", str(d), "-o", str(out)])
+    assert result.exit_code == 2
+    assert not out.exists()
+
+
+@pytest.mark.slow
+def test_results_with_one_batch_size_are_identical_and_other_sizes_agree_to_1e5(default_classifier):
+    # the README's condition on batching: the same --batch-size gives byte-identical records; another one
+    # may move p_alignment_faking in the 6th decimal (encoder padding), never more
+    import io as _io
+
+    from fakingclf.io import dump_prediction
+
+    blob = (Path(__file__).resolve().parents[1] / "data" / "labeled" / "examples.jsonl").read_bytes()
+
+    def run(bs):
+        return [dump_prediction(p) for p in label_lines(default_classifier, _io.BytesIO(blob), batch_size=bs)]
+
+    a, b = run(4), run(4)
+    assert a == b
+    p4 = [json.loads(x)["p_alignment_faking"] for x in a]
+    p1 = [json.loads(x)["p_alignment_faking"] for x in run(1)]
+    assert max(abs(x - y) for x, y in zip(p1, p4)) < 1e-5

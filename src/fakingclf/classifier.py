@@ -790,14 +790,14 @@ class FakingClassifier:
             raise ModelLoadError(f"{meta_path}: bad params ({e})") from e
         if meta.get("feature_names") != clf.feature_names:
             raise ModelLoadError(f"{d}: its features differ from this version's cue/prototype set; retrain it")
-        if clf.sentence_head and parts.get("sentence_head") is None:
-            raise ModelLoadError(f"{model_path}: the model uses a sentence head but the file has none")
-        if clf.text_head and parts.get("text_head") is None:
-            raise ModelLoadError(f"{model_path}: the model uses a TF-IDF head but the file has none")
         n_in = getattr(parts["combiner"], "n_features_in_", None)
         if n_in != len(clf.feature_names):
             raise ModelLoadError(f"{d}: model.skops takes {n_in} features but model.json names "
                                  f"{len(clf.feature_names)}: the two files are from different models")
+        if clf.sentence_head and parts.get("sentence_head") is None:
+            raise ModelLoadError(f"{model_path}: the model uses a sentence head but the file has none")
+        if clf.text_head and parts.get("text_head") is None:
+            raise ModelLoadError(f"{model_path}: the model uses a TF-IDF head but the file has none")
         clf.pipeline_ = parts["combiner"]
         clf.calibrator_ = parts["calibrator"]
         clf.head_ = parts.get("sentence_head")
