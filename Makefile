@@ -44,12 +44,15 @@ test: install
 test-fast: install
 	$(PY) -m pytest -q -m "not slow"
 
-## Retrain the shipped models (default and rules-only) from the shared set and rewrite their model cards.
+## Retrain the shipped models (default and rules-only) from the shared data and rewrite their model cards.
+## The training file is built from ../shared/data by data/shared_training_set.py (policy in the model card).
+SHARED_DIR ?= ../shared/data
 model: install
-	$(CLI) train "$(SHARED)" -o src/fakingclf/models/default --card docs/model_card.md \
-		--datasheet data/labeled/README.md --title "fakingclf default model"
-	$(CLI) train "$(SHARED)" --rules-only -o src/fakingclf/models/rules-only --card docs/model_card_rules_only.md \
-		--datasheet data/labeled/README.md --title "fakingclf rules-only model"
+	$(PY) data/shared_training_set.py --shared "$(SHARED_DIR)" -o build/training.jsonl
+	$(CLI) train build/training.jsonl --group-field group --cache build/emb-cache -o src/fakingclf/models/default \
+		--card docs/model_card.md --datasheet data/labeled/README.md --title "fakingclf default model"
+	$(CLI) train build/training.jsonl --group-field group --rules-only -o src/fakingclf/models/rules-only \
+		--card docs/model_card_rules_only.md --datasheet data/labeled/README.md --title "fakingclf rules-only model"
 
 clean:
 	rm -rf $(VENV) out build *.egg-info src/*.egg-info

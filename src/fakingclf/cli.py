@@ -191,14 +191,22 @@ def label(
     id_field: Optional[str] = typer.Option(None, "--id-field", help="Dotted path of the record id."),
     tier_field: Optional[str] = typer.Option(None, "--tier-field", help="Dotted path of the tier "
                                              "(free/paid or is_free_tier_user true/false)."),
+    output_field: Optional[str] = typer.Option(None, "--output-field", help="Dotted path of the final reply "
+                                               "(e.g. choices.0.message.content)."),
+    reasoning_field: Optional[str] = typer.Option(None, "--reasoning-field", help="Dotted path of the reasoning "
+                                                  "(e.g. choices.0.message.reasoning_content)."),
+    bare_text: str = typer.Option("auto", "--bare-text", help="Text with no tags at all: auto (by its wording, "
+                                  "with a warning), reasoning, or output."),
 ) -> None:
     """Label every transcript in INPUT: one JSON object per input line, same order.
 
     Each input line is {"text": ...}, {"messages": [...]} or
     {"user_input"/"prompt": ..., "output"/"response": ...}, with optional "id",
     "tier" or "is_free_tier_user", "model"; other fields pass through under
-    "metadata". --text-field/--id-field/--tier-field read any other layout. INPUT may
-    be gzipped. A bad line gives a record with "error" set and never stops the run.
+    "metadata"; SDK dumps (Anthropic Message, OpenAI ChatCompletion and Response) are
+    read as they are. --text-field/--output-field/--reasoning-field/--id-field/--tier-field
+    read any other layout. INPUT may be gzipped. A bad line gives a record with "error"
+    set and never stops the run.
 
     Examples:
 
@@ -209,6 +217,7 @@ def label(
     from .io import Summary, dump_prediction, label_lines, open_output, prepare_resume
 
     _require_files([input], "input file", stdin=True)
+    mapping = _field_mapping(text_field, id_field, tier_field, output_field, reasoning_field, bare_text)
     if workers == 0 or workers < -1:
         _fail("--workers must be a positive number of processes, or -1 for all cores")
     if rules_only and model is not None:
@@ -236,14 +245,13 @@ def label(
     show = err.is_terminal if progress is None else progress
     summary = Summary()
     bar, advance = _progress("labeling", show, lines)
-    mapping = {k: v for k, v in (("text", text_field), ("id", id_field), ("tier", tier_field)) if v}
     # open_output writes a regular file through a temporary file renamed at the end (an
     # interrupted run leaves the old output as it was), appends with --resume, and
     # writes FIFOs and devices in place.
     try:
         with open_output(output, append=resume) as out, parallel, bar:
             for pred in label_lines(clf, lines, batch_size=batch_size, fields=mapping or None,
-                                    workers=workers, skip=skip):
+                                    workers=workers, skip=skip, bare_text=bare_text):
                 out.write(dump_prediction(pred))
                 summary.add(pred)
                 advance(summary.n)
@@ -363,6 +371,19 @@ def _check_io(input: str, output: str, resume: bool) -> None:
         _fail("--resume needs an output file (-o FILE)")
 
 
+def _field_mapping(text_field, id_field, tier_field, output_field, reasoning_field, bare_text) -> dict[str, str]:
+    """The custom-layout paths given on the command line (exit 2 on a conflict or a bad --bare-text)."""
+    from .formats.base import BARE_TEXT_MODES
+
+    if bare_text not in BARE_TEXT_MODES:
+        _fail(f"--bare-text must be one of {', '.join(BARE_TEXT_MODES)}, got {bare_text!r}")
+    if text_field and output_field:
+        _fail("--text-field and --output-field both name the transcript's reply: give one")
+    pairs = (("text", text_field), ("id", id_field), ("tier", tier_field), ("output", output_field),
+             ("reasoning", reasoning_field))
+    return {k: v for k, v in pairs if v}
+
+
 def _input_lines(path: str):
     """JSONL lines of ``path`` (file, gzip or stdin: a :class:`~fakingclf.io.InputStream`, whose
     encoding warning is printed), or of an Inspect AI log converted to records; and the input's name."""
@@ -434,17 +455,23 @@ def train(
     no_eval: bool = typer.Option(False, "--no-eval", help="Skip the cross-validated evaluation."),
     rules_only: bool = typer.Option(False, "--rules-only", help="Cue features only, no embedding model."),
     no_head: bool = typer.Option(False, "--no-sentence-head", help="Leave out the learned sentence-level score."),
-    C: float = typer.Option(0.01, "--C", help="Inverse regularisation of the logistic regression."),
+    no_text_head: bool = typer.Option(False, "--no-text-head", help="Leave out the learned TF-IDF score."),
+    C: float = typer.Option(0.1, "--C", help="Inverse regularisation of the logistic regression."),
+    group_field: str = typer.Option("origin", "--group-field", help="Field whose values stay in one fold (style, "
+                                    "prompt, origin): grouped inner folds, grouped CV and per-group figures."),
+    cache: Optional[Path] = typer.Option(None, "--cache", envvar="FAKINGCLF_CACHE", help="Embedding cache folder: "
+                                         "a retrain on the same texts does not embed them again."),
 ) -> None:
     """Train the alignment-faking-reasoning model on labeled JSONL and save it.
 
     Records need a label (alignment_faking | aligned) and the transcript in any
-    layout `label` reads; an "origin" field enables per-origin and
-    leave-one-origin-out figures.
+    layout `label` reads; a group field (--group-field, default "origin") keeps
+    related records in one fold and gives per-group figures.
 
-    Example (how the shipped default model is made):
+    Example (how the shipped default model is made, see `make model`):
 
-        fakingclf train ../shared/data/af_reasoning_dev.jsonl -o src/fakingclf/models/default --card docs/model_card.md --datasheet data/labeled/README.md --title "fakingclf default model"
+        python data/shared_training_set.py -o build/training.jsonl
+        fakingclf train build/training.jsonl --group-field group -o src/fakingclf/models/default --card docs/model_card.md --datasheet data/labeled/README.md --title "fakingclf default model"
     """
     from .train import train_from_files, write_model_card
 
@@ -459,6 +486,7 @@ def train(
             train_from_files,
             paths, str(out_dir), label_field=label_field, label_threshold=label_threshold, evaluate=not no_eval,
             log=lambda s: err.print(s), C=C, use_embeddings=not rules_only, sentence_head=not no_head,
+            text_head=not no_text_head, group_field=group_field, cache=str(cache) if cache else None,
         )
     except (ValueError, OSError) as e:
         _fail(str(e))
@@ -473,12 +501,15 @@ def train(
             )
     if card:
         cmd = "fakingclf train " + " ".join(paths)
-        for flag, on in (("--rules-only", rules_only), ("--no-sentence-head", no_head), ("--no-eval", no_eval)):
+        for flag, on in (("--rules-only", rules_only), ("--no-sentence-head", no_head), ("--no-text-head", no_text_head),
+                         ("--no-eval", no_eval)):
             cmd += f" {flag}" if on else ""
-        if C != 0.01:
+        if C != 0.1:
             cmd += f" --C {C}"
         if label_field != "label":
             cmd += f" --label-field {label_field}"
+        if group_field != "origin":
+            cmd += f" --group-field {group_field}"
         if label_threshold != 0.5:
             cmd += f" --label-threshold {label_threshold}"
         cmd += f" -o {out_dir} --card {card}"
@@ -820,6 +851,10 @@ def judge(
                                              "in a custom layout."),
     id_field: Optional[str] = typer.Option(None, "--id-field", help="Dotted path of the record id."),
     tier_field: Optional[str] = typer.Option(None, "--tier-field", help="Dotted path of the tier."),
+    output_field: Optional[str] = typer.Option(None, "--output-field", help="Dotted path of the final reply."),
+    reasoning_field: Optional[str] = typer.Option(None, "--reasoning-field", help="Dotted path of the reasoning."),
+    bare_text: str = typer.Option("auto", "--bare-text", help="Text with no tags at all: auto (by its wording, "
+                                  "with a warning), reasoning, or output."),
 ) -> None:
     """Label transcripts with an LLM judge (any OpenAI-compatible endpoint), to train on.
 
@@ -844,6 +879,7 @@ def judge(
     from .io import open_output, prepare_resume
 
     _require_files([input], "input file", stdin=True)
+    mapping = _field_mapping(text_field, id_field, tier_field, output_field, reasoning_field, bare_text)
     _check_io(input, output, resume)
     if (input_price is None) != (output_price is None):
         _fail("give both --input-price and --output-price, or neither")
@@ -878,8 +914,7 @@ def judge(
         if skip:
             err.print(f"resuming: {sum(skip.values())} record(s) already in {output} are skipped")
 
-    mapping = {k: v for k, v in (("text", text_field), ("id", id_field), ("tier", tier_field)) if v}
-    entries = J.read_entries(lines, mapping or None)
+    entries = J.read_entries(lines, mapping or None, bare_text=bare_text)
     total = None
     if clf is not None:
         everything = list(entries)

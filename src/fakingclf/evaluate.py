@@ -108,11 +108,12 @@ def evaluate_files(
     if cv or leave_one_group_out:
         params = dict(base.info_.get("params", {}))
         X, _ = base.featurize(ts)
+        fit_groups = groups if group_by else None
         if cv:
-            from sklearn.model_selection import StratifiedKFold
+            from .train import cv_splits
 
-            splits = list(StratifiedKFold(cv, shuffle=True, random_state=seed).split(np.zeros(len(y)), y))
-            mode = f"training method, stratified {cv}-fold CV"
+            splits = cv_splits(y, fit_groups, cv, seed)
+            mode = f"training method, {cv}-fold CV" + (f" grouped by '{group_by}'" if group_by else ", stratified")
         else:
             values = sorted(set(groups))
             if len(values) < 2:
@@ -120,7 +121,8 @@ def evaluate_files(
             splits = [(np.where(groups != v)[0], np.where(groups == v)[0]) for v in values]
             mode = f"training method, leave one '{leave_one_group_out}' out"
         p = out_of_fold(
-            lambda tr, te: FakingClassifier(**params).fit_features(X[tr], y[tr]).proba_from_features(X[te]),
+            lambda tr, te: FakingClassifier(**params).fit_features(
+                X[tr], y[tr], groups=None if fit_groups is None else fit_groups[tr]).proba_from_features(X[te]),
             len(y), splits,
         )
     else:

@@ -470,14 +470,31 @@ def _decode(line: Union[str, bytes], first: bool) -> tuple[str, Optional[str]]:
         return line.decode("utf-8", errors="replace"), f"invalid UTF-8 bytes replaced with U+FFFD ({e.reason})"
 
 
-def read_records(lines: Iterable[Union[str, bytes]], fields: Optional[dict[str, str]] = None) -> Iterator[Item]:
+def _layout_of(fields: Optional[dict[str, str]]) -> Optional[str]:
+    """The layout a custom mapping names: ``text`` for a text path, ``fields`` for an
+    output or reasoning path (the user said where the transcript is); else None."""
+    if not fields:
+        return None
+    if "text" in fields:
+        return "text"
+    if "output" in fields or "reasoning" in fields:
+        return "fields"
+    return None
+
+
+def read_records(lines: Iterable[Union[str, bytes]], fields: Optional[dict[str, str]] = None,
+                 bare_text: str = "auto") -> Iterator[Item]:
     """Parse JSONL lines into transcripts, one :class:`Item` per non-blank line.
 
     Lines may be ``str`` or ``bytes`` (decoded as UTF-8; a byte-order mark on the
     first line is dropped; undecodable bytes are replaced, with a warning). Blank
     lines are skipped but still counted, so line numbers stay those of the file.
 
-    ``fields`` maps field names to dotted paths for a custom layout (see :func:`remap`).
+    ``fields`` maps field names to dotted paths for a custom layout (see :func:`remap`);
+    a ``text`` path reads the record as the ``text`` layout, an ``output`` or
+    ``reasoning`` path as the ``fields`` layout. ``bare_text`` (``auto``, ``reasoning``
+    or ``output``) says how to read a text with no tags at all (see
+    :func:`fakingclf.formats.read_record`).
 
     Never raises for bad content: the item carries the error instead
     (``invalid_json``, ``invalid_record``). A repeated id gets a warning.
@@ -486,7 +503,13 @@ def read_records(lines: Iterable[Union[str, bytes]], fields: Optional[dict[str, 
     ------
     TypeError
         If ``lines`` is a single string or bytes object instead of an iterable of lines.
+    ValueError
+        If ``bare_text`` is not one of its three values.
     """
+    from .formats.base import check_bare_text
+
+    check_bare_text(bare_text)
+    layout = _layout_of(fields)
     if isinstance(lines, (str, bytes)):
         raise TypeError("read_records takes an iterable of lines (a file, or text.splitlines()), not one string")
     seen: dict[str, int] = {}
@@ -505,7 +528,7 @@ def read_records(lines: Iterable[Union[str, bytes]], fields: Optional[dict[str, 
         given = id_string(rec.get("id")) if isinstance(rec, dict) else None
         rid = given or str(n)
         try:
-            t = Transcript.from_record(rec, line_no=n)
+            t = Transcript.from_record(rec, line_no=n, bare_text=bare_text, layout=layout)
         except (TranscriptError, ValueError) as e:
             msg = str(e).splitlines()[0] if str(e) else type(e).__name__
             if isinstance(rec, dict) and isinstance(rec.get("error"), str) and rec["error"].strip():
@@ -581,6 +604,7 @@ def label_lines(
     fields: Optional[dict[str, str]] = None,
     workers: int = 1,
     skip: Optional[Counter] = None,
+    bare_text: str = "auto",
 ) -> Iterator:
     """Label JSONL lines with ``clf`` (a fitted :class:`~fakingclf.FakingClassifier`).
 
@@ -602,6 +626,8 @@ def label_lines(
     skip : collections.Counter, optional
         Ids already labeled (``--resume``): records with these ids are dropped, each
         as many times as counted; the counter is decremented in place.
+    bare_text : {"auto", "reasoning", "output"}
+        How to read a text with no tags at all (see :func:`read_records`).
 
     Yields
     ------
@@ -610,7 +636,7 @@ def label_lines(
         error record. A record that fails inside the model gets a
         ``processing_error`` record and the run goes on.
     """
-    items: Iterator[Item] = read_records(lines, fields)
+    items: Iterator[Item] = read_records(lines, fields, bare_text=bare_text)
     if skip:
         items = _skipping(items, skip)
     batches = _batched(items, batch_size)

@@ -484,14 +484,15 @@ def _decode_record(line: Union[str, bytes], n: int) -> Any:
     return orjson.loads(line)
 
 
-def read_entries(lines: Iterable[Union[str, bytes]], fields: Optional[dict[str, str]] = None) -> Iterator[Entry]:
+def read_entries(lines: Iterable[Union[str, bytes]], fields: Optional[dict[str, str]] = None,
+                 bare_text: str = "auto") -> Iterator[Entry]:
     """Input records, one :class:`Entry` per non-blank line, read by :func:`fakingclf.io.read_records`.
 
     Every layout ``fakingclf label`` reads is read the same way here; unreadable
     lines give an entry with the reader's error and no record.
     """
     tap = _Tap(lines)
-    for item in read_records(tap, fields):
+    for item in read_records(tap, fields, bare_text=bare_text):
         line = tap.take(item.line_no)
         record = None
         if item.transcript is not None and line is not None:

@@ -183,24 +183,47 @@ def out_of_fold(fit_predict: Callable, n: int, splits) -> np.ndarray:
     return p
 
 
+MAX_TABLE_GROUPS = 12
+
+
+def cv_splits(y: np.ndarray, groups: Optional[np.ndarray], k: int = 5, seed: int = 0) -> list:
+    """``k`` folds: grouped and stratified (``StratifiedGroupKFold``) when ``groups`` has at
+    least ``k`` distinct values and some group holds several rows, else stratified.
+
+    Returns
+    -------
+    list of (train_idx, test_idx)
+    """
+    from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
+
+    if groups is not None and len(set(groups)) >= k and len(set(groups)) < len(groups):
+        return list(StratifiedGroupKFold(k, shuffle=True, random_state=seed).split(np.zeros(len(y)), y, groups))
+    return list(StratifiedKFold(k, shuffle=True, random_state=seed).split(np.zeros(len(y)), y))
+
+
 def evaluate_protocols(
     X: Features, texts: np.ndarray, y: np.ndarray, origins: np.ndarray, make_clf: Callable[[], FakingClassifier],
     threshold: float = 0.5, seed: int = 0,
 ) -> dict[str, Any]:
     """Out-of-fold figures for the model and the baselines of :mod:`fakingclf.baselines`.
 
+    ``origins`` are the training groups. The 5 folds are grouped by them when there are
+    at least 5 groups (see :func:`cv_splits`); leave-one-group-out and the per-group
+    tables are computed only for 2 to :data:`MAX_TABLE_GROUPS` groups.
+
     Returns
     -------
     dict
         ``{"cv5": {...}, "leave_one_origin_out": {...}}``, each with ``overall`` and
-        ``per_origin`` metrics for ``model``, ``bag_of_words`` and ``keywords``.
+        ``per_origin`` metrics for ``model``, ``bag_of_words`` and ``keywords``; ``cv5``
+        also says whether it was ``grouped``.
     """
-    from sklearn.model_selection import StratifiedKFold
-
     n = len(y)
-    kf = list(StratifiedKFold(5, shuffle=True, random_state=seed).split(np.zeros(len(y)), y))
+    kf = cv_splits(y, origins, 5, seed)
+    grouped = len(set(origins)) >= 5 and len(set(origins)) < len(origins)
     uniq = sorted(set(origins))
-    logo = [(np.where(origins != o)[0], np.where(origins == o)[0]) for o in uniq] if len(uniq) > 1 else []
+    few = 2 <= len(uniq) <= MAX_TABLE_GROUPS
+    logo = [(np.where(origins != o)[0], np.where(origins == o)[0]) for o in uniq] if few else []
 
     def model_fp(tr, te):
         return make_clf().fit_features(X[tr], y[tr], groups=origins[tr]).proba_from_features(X[te])
@@ -218,7 +241,10 @@ def evaluate_protocols(
         block = {}
         for who, fp in (("model", model_fp), ("bag_of_words", baseline(bag_of_words)), ("keywords", baseline(keyword_model))):
             p = out_of_fold(fp, n, splits)
-            block[who] = {"overall": metrics(y, p, threshold), "per_origin": _grouped(y, p, origins, threshold)}
+            block[who] = {"overall": metrics(y, p, threshold),
+                          "per_origin": _grouped(y, p, origins, threshold) if few else {}}
+        if name == "cv5":
+            block["grouped"] = grouped
         out[name] = block
     return out
 
@@ -253,6 +279,7 @@ def train_from_files(
     log: Callable[[str], None] = lambda s: None,
     group_field: str = "origin",
     cache: Optional[str] = None,
+    compliance_field: Optional[str] = "compliance",
     **params: Any,
 ) -> tuple[FakingClassifier, dict[str, Any]]:
     """Fit a model on labeled JSONL files, evaluate it out of fold, save it.
@@ -271,6 +298,9 @@ def train_from_files(
     cache : str, optional
         An embedding cache folder (see :mod:`fakingclf.cache`): a retrain on the same
         texts does not embed them again.
+    compliance_field : str or None
+        Field holding ``refusal`` / ``compliance`` / ``partial``: transcripts with it and
+        a final output train the learned compliance head (None: rule-based compliance).
     **params
         Passed to :class:`FakingClassifier` (``C``, ``use_embeddings``…).
 
@@ -288,7 +318,7 @@ def train_from_files(
     if cache and clf.use_embeddings:
         clf.embedder.set_cache(cache)
     log("featurizing (cues + embeddings)…" if clf.use_embeddings else "featurizing (cues only)…")
-    X, _ = clf.featurize(ts)
+    X, reports = clf.featurize(ts)
     info: dict[str, Any] = {
         "trained_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "training_data": {
@@ -309,6 +339,11 @@ def train_from_files(
             X, texts, y, origins, lambda: FakingClassifier(**params), threshold=clf.threshold
         )
     clf.fit_features(X, y, groups=origins)
+    if compliance_field:
+        info["compliance_head"] = clf.fit_compliance(ts, reports, compliance_field)
+        log("compliance head: " + (f"fit on {info['compliance_head']['n']} transcripts "
+                                  f"{info['compliance_head']['classes']}" if info["compliance_head"]["n"]
+                                  else info["compliance_head"]["skipped"]))
     clf.save(out_dir, info)
     return clf, clf.info_
 
@@ -377,14 +412,24 @@ def write_model_card(
             "scratchpad's label on all its sentences, pooled by the top-3 mean and stacked through an inner "
             "cross-fit." if info["params"].get("sentence_head") else "none."
         ),
-        f"- Classifier: standardised logistic regression (C = {info['params']['C']}), calibrated with",
-        f"  `CalibratedClassifierCV(method=\"{info['params']['calibration']}\", cv={info['params']['cv']})`.",
+        "- TF-IDF head: " + (
+            f"word uni- and bigram TF-IDF of the whole scratchpad and a logistic regression (C = "
+            f"{info['params'].get('text_C')}), stacked through the same inner cross-fit."
+            if info["params"].get("text_head") else "none."
+        ),
+        "- Decision features: the rule-based compliance probability and the scratchpad's last decision "
+        "(criterion 4 needs the model to comply).",
+        f"- Classifier: standardised logistic regression (C = {info['params']['C']}) over those columns; its score is "
+        f"calibrated ({info['params']['calibration']}) on out-of-fold scores of {info['params']['cv']} inner folds, "
+        f"grouped by `{td.get('group_field', 'origin')}` when it has at least {info['params']['cv']} values.",
         f"- Threshold for hard decisions: {info['params']['threshold']}.",
         "",
         "## Training data",
         f"- Files: {', '.join(td['files'])} (n = {td['n']}, {td['n_alignment_faking']} alignment faking)",
         f"- SHA-256: `{td['sha256']}`",
-        "- Origins: " + ", ".join(f"`{k}` {v}" for k, v in sorted(td["origins"].items())),
+        ("- Groups (`" + td.get("group_field", "origin") + "`): " + ", ".join(
+            f"`{k}` {v}" for k, v in sorted(td["origins"].items()))) if n_origins <= MAX_TABLE_GROUPS else
+        f"- Groups (`{td.get('group_field', 'origin')}`): {n_origins} distinct, kept whole in every fold.",
         *([f"- Datasheet: `{datasheet}`."] if datasheet else []),
         *[f"- Warning: {w}." for w in td.get("warnings", [])],
         "- Where origins are confounded with labels, judge by held-out origin as well as by random split.",
@@ -397,8 +442,10 @@ def write_model_card(
         "",
     ]
     ev = info.get("evaluation", {})
+    grouped = ev.get("cv5", {}).get("grouped")
     titles = {
-        "cv5": "Stratified 5-fold cross-validation (random split)",
+        "cv5": (f"5-fold cross-validation grouped by `{td.get('group_field', 'origin')}` (no group in two folds)"
+                if grouped else "Stratified 5-fold cross-validation (random split)"),
         "leave_one_origin_out": "Leave-one-origin-out (each origin predicted by a model fit on the others)",
     }
     for key, title in titles.items():
