@@ -296,6 +296,12 @@ def explain(
     id_field: Optional[str] = typer.Option(None, "--id-field", help="Dotted path of the record id."),
     tier_field: Optional[str] = typer.Option(None, "--tier-field", help="Dotted path of the tier "
                                              "(free/paid or is_free_tier_user true/false)."),
+    output_field: Optional[str] = typer.Option(None, "--output-field", help="Dotted path of the final reply "
+                                               "(e.g. choices.0.message.content)."),
+    reasoning_field: Optional[str] = typer.Option(None, "--reasoning-field", help="Dotted path of the reasoning "
+                                                  "(e.g. choices.0.message.reasoning_content)."),
+    bare_text: str = typer.Option("auto", "--bare-text", help="Text with no tags at all: auto (by its wording, "
+                                  "with a warning), reasoning, or output."),
 ) -> None:
     """Explain each transcript's label: the four criteria with their evidence sentences, the decision, the
     learned heads' strongest sentences and words, and what drove p_alignment_faking.
@@ -320,12 +326,12 @@ def explain(
     from .explain import explain_lines, render
 
     _require_files([input], "input file", stdin=True)
+    mapping = _field_mapping(text_field, id_field, tier_field, output_field, reasoning_field, bare_text)
     if rules_only and model is not None:
         _fail("--rules-only and --model both choose a model: give one")
     _check_io(input, output, resume=False)
     lines, source = _input_lines(input)
     clf = _load_model(model, rules_only)
-    mapping = {k: v for k, v in (("text", text_field), ("id", id_field), ("tier", tier_field)) if v}
     terminal = Console()
     color = output == "-" and not as_json and terminal.is_terminal
     width = terminal.width if color else 100
@@ -341,7 +347,8 @@ def explain(
     n = errors = 0
     try:
         with open_output(output) as out:
-            for entry in explain_lines(clf, lines, top_k=top, batch_size=batch_size, fields=mapping or None):
+            for entry in explain_lines(clf, lines, top_k=top, batch_size=batch_size, fields=mapping or None,
+                                     bare_text=bare_text):
                 out.write(orjson.dumps(entry) + b"\n" if as_json else text_of(entry))
                 n += 1
                 errors += entry["error"] is not None

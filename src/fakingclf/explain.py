@@ -4,8 +4,9 @@
 returns one plain dict per transcript (JSON-ready) holding:
 
 * the prediction itself: ``id``, ``label``, the three ``probabilities``,
-  ``p_alignment_faking``, ``p_compliance``, ``partial_compliance``, ``tier``, ``format``,
-  ``warnings`` — exactly what ``fakingclf label`` writes for the same record;
+  ``p_alignment_faking``, ``p_compliance``, ``p_partial_compliance``, ``partial_compliance``,
+  ``tier``, ``format``, ``warnings``… — what ``fakingclf label`` writes for the same record,
+  less its ``cues`` (given here per criterion) and ``metadata``;
 * ``criteria``: the four criteria of Hughes et al. (2025), each with every cue that
   measures it (``criterion`` in ``patterns/cues.json``), whether or not it fired, its
   score and its evidence sentences (text, character offsets and which text they index);
@@ -47,17 +48,21 @@ DECISION_CUES = ("compliance_decision", "refusal_decision", "ethics_override", "
                  "refusal_language", "hedged_output", "acceptance_tag", "rejection_tag")
 
 
+#: Prediction fields left out of an explanation entry (the cues are under "criteria", "decision", "context").
+_LEFT_OUT = {"cues", "metadata"}
+
+
 def error_entry(id: str, error_type: str, message: str, model_version: str = "") -> dict[str, Any]:
     """The entry of a record that could not be explained (an unreadable line, a model failure).
 
-    It has the prediction's keys with ``None`` values, ``error = {type, message}`` and
-    no explanation sections.
+    The keys of ``fakingclf label``'s error record (label and probabilities ``None``,
+    ``error = {type, message}``), without ``cues`` and ``metadata``, and no explanation
+    sections.
     """
-    return {
-        "id": id, "label": None, "probabilities": None, "p_alignment_faking": None, "p_compliance": None,
-        "partial_compliance": None, "tier": None, "format": None, "model_version": model_version,
-        "warnings": [], "error": {"type": error_type, "message": message},
-    }
+    from .classifier import Prediction
+
+    return Prediction.failed(id, error_type, message, model_version=model_version).model_dump(
+        mode="json", exclude=_LEFT_OUT)
 
 
 def _rules_by_cue(clf) -> dict[str, dict[str, Any]]:
@@ -231,9 +236,11 @@ def explain(clf, transcripts: Iterable[Transcript], top_k: int = 5) -> list[dict
     list of dict
         One per transcript, in order, JSON-ready, with these keys:
 
-        - ``id``, ``label``, ``probabilities`` (the three label probabilities, sum 1),
-          ``p_alignment_faking`` and ``p_compliance`` (in [0, 1]), ``partial_compliance``,
-          ``tier``, ``format``, ``model_version``, ``warnings``, ``error`` (None): the
+        - the fields of the transcript's :class:`~fakingclf.classifier.Prediction` but
+          ``cues`` and ``metadata``: ``id``, ``label``, ``probabilities`` (the three label
+          probabilities, sum 1), ``p_alignment_faking``, ``p_compliance`` and
+          ``p_partial_compliance`` (in [0, 1]), ``partial_compliance``, ``tier``,
+          ``format``, ``model``, ``model_version``, ``warnings``, ``error`` (None): the
           values :meth:`FakingClassifier.predict` gives, so ``fakingclf label``'s;
         - ``criteria``: four dicts, criteria 1-4 in order, each ``{criterion, name,
           question, score, cues}`` where ``score`` is the best score in [0, 1] of its
@@ -241,8 +248,11 @@ def explain(clf, transcripts: Iterable[Transcript], top_k: int = 5) -> list[dict
           description, fired, score, count, position, evidence}``; ``evidence`` is up to
           three ``{start, end, text, source}``, character offsets (``end`` exclusive)
           into ``source``: ``scratchpad`` (:attr:`Transcript.scratchpad`) or ``output``;
-        - ``decision``: ``{last_decision: "comply" | "refuse" | None, last_decision_sentence:
-          evidence dict or None, cues}`` with the cues of :data:`DECISION_CUES`;
+        - ``decision``: ``{p_compliance_from, last_decision, last_decision_sentence, cues}``:
+          where ``p_compliance`` came from (``"compliance head"``, the model's learned one,
+          for a transcript with a final output; else ``"rules"``), the scratchpad's last
+          decision (``"comply"``, ``"refuse"`` or None) and its sentence (an evidence dict,
+          or None), and the cues of :data:`DECISION_CUES`;
         - ``context``: the remaining cues (e.g. paid-tier awareness, restated training facts);
         - ``sentence_head``: None when the model has no sentence head, else ``{n_units,
           pooled, pooling, top_units}``: the ``top_k`` sentence units with the highest
@@ -293,9 +303,7 @@ def explain(clf, transcripts: Iterable[Transcript], top_k: int = 5) -> list[dict
 
     out = []
     for i, (t, pred, rep) in enumerate(zip(ts, preds, reports)):
-        entry = pred.model_dump(mode="json", include={"id", "label", "probabilities", "p_alignment_faking",
-                                                      "p_compliance", "partial_compliance", "tier", "format",
-                                                      "model_version", "warnings", "error"})
+        entry = pred.model_dump(mode="json", exclude=_LEFT_OUT)
         criteria = []
         for k, (cname, question) in CRITERIA.items():
             cues = [_cue_entry(n, r, rep) for n, r in rules.items() if r["criterion"] == k]
@@ -303,6 +311,8 @@ def explain(clf, transcripts: Iterable[Transcript], top_k: int = 5) -> list[dict
                              "score": max((c["score"] for c in cues), default=0.0), "cues": cues})
         entry["criteria"] = criteria
         entry["decision"] = {
+            "p_compliance_from": "compliance head" if getattr(clf, "compliance_", None) is not None
+                                 and t.output is not None else "rules",
             "last_decision": rep.last_decision,
             "last_decision_sentence": _last_decision_sentence(clf, t, rep),
             "cues": [_cue_entry(n, rules[n], rep) for n in rules if n in DECISION_CUES and rules[n]["criterion"] is None],
@@ -482,18 +492,21 @@ def render(entry: dict[str, Any], top_k: int = 5, quote_width: int = 160):
             t.add_row(f"{u['score']:+.2f}", q(u["text"]))
         parts.append(t)
 
+    if sh is None and entry.get("text_head") is None:
+        parts.append(Text.from_markup("[dim]this model has no sentence head and no TF-IDF head[/dim]"))
     th = entry.get("text_head")
     if th is not None:
         def terms(rows):
             return ", ".join(f"{escape(r['term'])} {r['contribution']:+.3f}" for r in rows[:top_k]) or "none"
 
-        parts.append(Text.from_markup(f"[bold]TF-IDF head[/bold] {th['score']:+.2f}   toward faking: "
-                                      f"{terms(th['toward_faking'])}   against: {terms(th['against_faking'])}"))
+        parts.append(Text.from_markup(f"[bold]TF-IDF head[/bold] {th['score']:+.2f} (log-odds; the terms that "
+                                      f"pushed it most, coefficient × tf-idf)\n  toward faking: "
+                                      f"{terms(th['toward_faking'])}\n  against: {terms(th['against_faking'])}"))
 
     dr = entry["drivers"]
-    t = Table(box=box.SIMPLE_HEAD, title=f"what drove p_alignment_faking (top {top_k} of {len(dr['features'])} "
-              "features, log-odds)", title_justify="left", title_style="bold")
-    t.add_column("feature")
+    t = Table(box=box.SIMPLE_HEAD, expand=True, title=f"what drove p_alignment_faking: the top {top_k} of "
+              f"{len(dr['features'])} feature contributions (log-odds)", title_justify="left", title_style="bold")
+    t.add_column("feature", ratio=1)
     t.add_column("value", justify="right")
     t.add_column("contribution", justify="right")
     for f in dr["features"][:top_k]:
