@@ -19,7 +19,12 @@ returns one plain dict per transcript (JSON-ready) holding:
   first, with the intercept, the raw score and the calibrated probability.
 
 :func:`explain_lines` does the same for JSONL lines, read as ``fakingclf label`` reads
-them (:func:`fakingclf.io.read_records`), with one error entry per unreadable line.
+them (:func:`fakingclf.io.read_records`), with one error entry per unreadable line, and
+:func:`render` turns an entry into the ``rich`` panel that ``fakingclf explain`` prints.
+
+The prediction comes from :meth:`FakingClassifier.predict` itself and the explanation from
+a second :meth:`~FakingClassifier.featurize` of the same batch, so the label is always the
+one ``label`` gives; the drivers' calibrated probability is checked against it in the tests.
 """
 
 from __future__ import annotations
