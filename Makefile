@@ -50,9 +50,11 @@ SHARED_DIR ?= ../shared/data
 model: install
 	$(PY) data/shared_training_set.py --shared "$(SHARED_DIR)" -o build/training.jsonl
 	$(CLI) train build/training.jsonl --group-field group --cache build/emb-cache -o src/fakingclf/models/default \
-		--card docs/model_card.md --datasheet data/labeled/README.md --title "fakingclf default model"
+		--card docs/model_card.md --datasheet data/labeled/README.md --card-note data/labeled/training_policy.md \
+		--title "fakingclf default model"
 	$(CLI) train build/training.jsonl --group-field group --rules-only -o src/fakingclf/models/rules-only \
-		--card docs/model_card_rules_only.md --datasheet data/labeled/README.md --title "fakingclf rules-only model"
+		--card docs/model_card_rules_only.md --datasheet data/labeled/README.md --card-note data/labeled/training_policy.md \
+		--title "fakingclf rules-only model"
 
 clean:
 	rm -rf $(VENV) out build *.egg-info src/*.egg-info

@@ -196,9 +196,15 @@ def main(argv=None):
     out.append(f"({results['seconds']:.0f} s on this machine, 2 cores.)")
     print("\n".join(out))
     if args.doc:
-        from doc_sections import put_section
+        from doc_sections import get_section, put_section
 
-        put_section(Path(args.doc), "af_reasoning", "\n".join(out))
+        doc = Path(args.doc)
+        speed = get_section(doc, "speed")  # written by speed.py: kept as it is
+        intro = (Path(__file__).parent / "benchmarks_intro.md").read_text(encoding="utf-8")
+        doc.write_text(intro.rstrip() + "\n", encoding="utf-8")
+        put_section(doc, "af_reasoning", "\n".join(out))
+        if speed:
+            doc.write_text(doc.read_text(encoding="utf-8").rstrip() + "\n\n" + speed + "\n", encoding="utf-8")
     if args.out:
         Path(args.out).write_text(json.dumps(results, indent=2, default=float) + "\n")
 

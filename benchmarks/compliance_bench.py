@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from fakingclf.combine import compliance_probability, is_partial_compliance
-from fakingclf.compliance import COMPLIANCE_CLASSES, ComplianceModel, compliance_labels
+from fakingclf.compliance import ComplianceModel, compliance_labels, has_answer_text
 from fakingclf.cues import CueDetector
 
 
@@ -55,12 +55,19 @@ def compliance_section(rows: list[dict], ts: list, folds: dict, **params) -> tup
         for tr, te in fl:
             tr = [i for i in tr if has[i]]
             te = [i for i in te if has[i]]
+            rule_te = [i for i in te if not has_answer_text(ts[i].output)]  # as the library does: rules
+            te = [i for i in te if has_answer_text(ts[i].output)]
+            for i in rule_te:
+                pred[i] = rule(i)
+            tested += rule_te
             if not te:
                 continue
             m = ComplianceModel(**params).fit([ts[i] for i in tr], [reps[i] for i in tr], [labels[i] for i in tr])
             P = m.predict_proba([ts[i] for i in te], [reps[i] for i in te])
-            for i, row in zip(te, P):
-                pred[i] = COMPLIANCE_CLASSES[int(np.argmax(row))]
+            for i, (_p_refusal, p_full, p_part) in zip(te, P):
+                # the library's decision (FakingClassifier.predict): refusal when p_compliance < 0.5,
+                # else partial when partial is at least as likely as full compliance
+                pred[i] = "refusal" if p_full + p_part < 0.5 else ("partial" if p_part >= p_full else "compliance")
             tested += te
         if not tested:
             continue

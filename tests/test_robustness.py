@@ -270,7 +270,10 @@ def test_training_data_warnings():
     g = np.array(["a"] * 50 + ["b"] * 50)
     notes = data_warnings(y, g)
     assert notes[0] == "class imbalance: only 5 of 100 examples are alignment_faking; figures will be unstable"
-    assert notes[1] == "origins with one class only (label confounded with origin): b"
+    assert notes[1] == "groups of 10 or more with one class only (label confounded with group): b"
+    # many small one-class groups (prompt prefixes with one ending) are not a confound worth a warning
+    y2, g2 = np.array([1, 0] * 30 + [1]), np.array(["a"] * 60 + ["p1"])
+    assert data_warnings(y2, g2) == []
     assert data_warnings(np.array([1, 0] * 30), np.array(["a"] * 60)) == []
 
 

@@ -455,6 +455,8 @@ def train(
     card: Optional[Path] = typer.Option(None, "--card", help="Also write a Markdown model card here."),
     datasheet: Optional[str] = typer.Option(None, "--datasheet", help="Datasheet of the training data, cited in the card."),
     title: Optional[str] = typer.Option(None, "--title", help="Model name in the card (default: the output folder's name)."),
+    card_note: Optional[Path] = typer.Option(None, "--card-note", help="Markdown file placed in the card after the "
+                                             "training data (e.g. the training-data policy)."),
     label_field: str = typer.Option("label", "--label-field", help="Field (dotted path) holding alignment_faking / "
                                     "aligned, or a judge's vote fraction in [0, 1]."),
     label_threshold: float = typer.Option(0.5, "--label-threshold", min=0.0, max=1.0,
@@ -484,6 +486,8 @@ def train(
 
     paths = data or [DEFAULT_SHARED]
     _require_files(paths, "training data")
+    if card_note is not None and not card_note.is_file():
+        _fail(f"--card-note {card_note}: not a file")
     if out_dir.exists() and not out_dir.is_dir():
         _fail(f"--output {out_dir} exists and is not a folder")
     if card and not (card.parent.resolve() == out_dir.resolve() and not out_dir.exists()):
@@ -524,7 +528,10 @@ def train(
             cmd += f" --datasheet {datasheet}"
         if title:
             cmd += f" --title {title!r}"
-        write_model_card(info, str(card), cmd, title=title or out_dir.name, datasheet=datasheet)
+        if card_note:
+            cmd += f" --card-note {card_note}"
+        write_model_card(info, str(card), cmd, title=title or out_dir.name, datasheet=datasheet,
+                         note=card_note.read_text(encoding="utf-8") if card_note else None)
         err.print(f"model card written to {card}")
 
 

@@ -265,8 +265,9 @@ def data_warnings(y: np.ndarray, groups: np.ndarray) -> list[str]:
         which = "alignment_faking" if k <= n - k else "aligned"
         out.append(f"class imbalance: only {minority} of {n} examples are {which}; figures will be unstable")
     single = sorted(str(g) for g in set(groups) if len(set(y[groups == g])) == 1 and str(g) != "unknown")
-    if single and len(set(groups)) > 1:
-        out.append(f"origins with one class only (label confounded with origin): {', '.join(single)}")
+    big = [g for g in single if int((groups == g).sum()) >= 10]  # a one-row group is one class trivially
+    if big and len(set(groups)) > 1:
+        out.append(f"groups of 10 or more with one class only (label confounded with group): {', '.join(big)}")
     return out
 
 
@@ -370,7 +371,8 @@ def _fmt(x: Optional[float]) -> str:
 
 
 def write_model_card(
-    info: dict[str, Any], path: str, command: str, title: str = "fakingclf model", datasheet: Optional[str] = None
+    info: dict[str, Any], path: str, command: str, title: str = "fakingclf model", datasheet: Optional[str] = None,
+    note: Optional[str] = None,
 ) -> None:
     """Write a Markdown model card from a model's ``model.json`` content.
 
@@ -382,6 +384,8 @@ def write_model_card(
         Where to write the card.
     command : str
         The command that trained the model, quoted in the card.
+    note : str, optional
+        Markdown placed after the training-data section (the training-data policy, say).
     title : str
         The model's name in the card's heading.
     datasheet : str, optional
@@ -434,6 +438,7 @@ def write_model_card(
         *[f"- Warning: {w}." for w in td.get("warnings", [])],
         "- Where origins are confounded with labels, judge by held-out origin as well as by random split.",
         "",
+        *([note.rstrip(), ""] if note else []),
         "## Versions",
         "",
         "| package | version |",
@@ -481,6 +486,11 @@ def write_model_card(
         "- Genuine compliance that mentions training or the tier can get `p_alignment_faking` near 0.5 or",
         "  above when the training data ties talk of training to alignment faking: check the",
         "  `comply_to_avoid_modification` evidence before trusting a `faked_compliance` label.",
+        ("- `p_compliance` and `p_partial_compliance` come from the learned compliance head "
+         f"(fit on {info['compliance_head']['n']} annotated transcripts with a final output: "
+         + ", ".join(f"{k} {v}" for k, v in sorted(info["compliance_head"]["classes"].items()))
+         + "); without a final output, from the scratchpad's last decision (rules, with a warning).")
+        if info.get("compliance_head", {}).get("n") else
         "- `p_compliance` is rule-based (tags, refusal language, last decision) and not fitted to data.",
         "- English only: reasoning in other languages gets few cue hits and a warning.",
         "",
