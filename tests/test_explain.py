@@ -421,3 +421,35 @@ def test_default_model_cli_json_and_text(runner, tmp_path):
     assert r.exit_code == 0
     text = flat(r.stdout)
     assert "sentence head: top 2 of" in text and "TF-IDF head" in text and "toward faking:" in text
+
+
+def test_help_reads_as_written(runner):
+    r = runner.invoke(app, ["explain", "--help"], env={"COLUMNS": "400", "TERMINAL_WIDTH": "400"})
+    assert r.exit_code == 0
+    lines = r.stdout.splitlines()
+    assert any("Reads INPUT as `label` does; one explanation per non-blank input line, in order, and an error entry "
+               "for a line that cannot be read." in line for line in lines), r.stdout
+    shown = next(line for line in lines if line.strip() == "fakingclf explain dump.jsonl --json -o explained.jsonl")
+    heading = next(line for line in lines if line.strip() == "Examples:")
+    assert len(shown) - len(shown.lstrip()) == len(heading) - len(heading.lstrip()) + 4
+    for option in ("--json", "--top", "--rules-only", "--model", "--text-field", "--output-field", "--bare-text"):
+        assert option in r.stdout
+
+
+def test_ctrl_c_exits_130_and_leaves_no_partial_file(runner, tmp_path, monkeypatch):
+    import fakingclf.explain as ex
+
+    real = ex.explain_lines
+
+    def interrupted(*args, **kwargs):
+        for i, entry in enumerate(real(*args, **kwargs)):
+            if i == 2:
+                raise KeyboardInterrupt
+            yield entry
+
+    monkeypatch.setattr(ex, "explain_lines", interrupted)
+    out = tmp_path / "out.jsonl"
+    r = runner.invoke(app, ["explain", str(EXAMPLES), "--rules-only", "--json", "-o", str(out)])
+    assert r.exit_code == 130
+    assert "interrupted" in r.stderr
+    assert not out.exists() and list(tmp_path.iterdir()) == []
