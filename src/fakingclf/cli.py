@@ -1,4 +1,4 @@
-"""Command line: ``fakingclf label``, ``train``, ``evaluate``, ``report``, ``suggest``,
+"""Command line: ``fakingclf label``, ``explain``, ``train``, ``evaluate``, ``report``, ``suggest``,
 ``label-issues`` and ``judge``.
 
 Data goes to stdout (or ``-o``), progress and summaries to stderr, so pipes stay
@@ -274,6 +274,96 @@ def label(
         err.print(f"[yellow]{summary.errors} record(s) could not be read: see their \"error\" field[/yellow]")
     _input_broken(lines)
     if fail_on_error and summary.errors:
+        raise typer.Exit(1)
+
+
+@app.command()
+def explain(
+    input: str = typer.Argument(..., help="JSONL file of transcripts (any layout `label` reads, may be gzipped), "
+                                "an Inspect AI log (.eval or .json), or - for stdin."),
+    output: str = typer.Option("-", "--output", "-o", help="Where to write the explanations (- = stdout)."),
+    as_json: bool = typer.Option(False, "--json", help="Write one JSON object per input line (JSONL) instead of "
+                                 "the readable panels."),
+    top: int = typer.Option(5, "--top", min=1, help="Sentences, TF-IDF terms each way, and feature contributions "
+                            "shown per transcript (--json lists every contribution)."),
+    model: Optional[Path] = typer.Option(None, "--model", help="Model directory (default: the shipped model)."),
+    rules_only: bool = typer.Option(False, "--rules-only", help="Use the shipped rules-only model: cue features "
+                                    "only, no neural network (so no sentence or TF-IDF head sections)."),
+    batch_size: int = typer.Option(128, "--batch-size", min=1, help="Transcripts featurized together."),
+    fail_on_error: bool = typer.Option(False, "--fail-on-error", help="Exit 1 if any record could not be read."),
+    text_field: Optional[str] = typer.Option(None, "--text-field", help="Dotted path of the transcript text "
+                                             "in a custom layout (e.g. response.body.text)."),
+    id_field: Optional[str] = typer.Option(None, "--id-field", help="Dotted path of the record id."),
+    tier_field: Optional[str] = typer.Option(None, "--tier-field", help="Dotted path of the tier "
+                                             "(free/paid or is_free_tier_user true/false)."),
+    output_field: Optional[str] = typer.Option(None, "--output-field", help="Dotted path of the final reply "
+                                               "(e.g. choices.0.message.content)."),
+    reasoning_field: Optional[str] = typer.Option(None, "--reasoning-field", help="Dotted path of the reasoning "
+                                                  "(e.g. choices.0.message.reasoning_content)."),
+    bare_text: str = typer.Option("auto", "--bare-text", help="Text with no tags at all: auto (by its wording, "
+                                  "with a warning), reasoning, or output."),
+) -> None:
+    """Explain each transcript's label: the four criteria with their evidence sentences, the decision, the
+    learned heads' strongest sentences and words, and what drove p_alignment_faking.
+
+    Reads INPUT as `label` does; one explanation per non-blank input line, in order, and an error entry for a
+    line that cannot be read. Without --json: a panel per transcript, for reading on a terminal. With --json:
+    one JSON object per input line, with the label and probabilities `label` gives, "criteria", "decision",
+    "context", "sentence_head", "text_head" and "drivers" (every feature's contribution; with the intercept
+    they add up to the raw score).
+
+    Examples:
+
+        fakingclf explain data/labeled/examples.jsonl --top 3
+
+        fakingclf explain dump.jsonl --json -o explained.jsonl
+    """
+    import io
+
+    import orjson
+    from rich.console import Console
+
+    from .explain import explain_lines, render
+
+    _require_files([input], "input file", stdin=True)
+    mapping = _field_mapping(text_field, id_field, tier_field, output_field, reasoning_field, bare_text)
+    if rules_only and model is not None:
+        _fail("--rules-only and --model both choose a model: give one")
+    _check_io(input, output, resume=False)
+    lines, source = _input_lines(input)
+    clf = _load_model(model, rules_only)
+    terminal = Console()
+    color = output == "-" and not as_json and terminal.is_terminal
+    width = terminal.width if color else 100
+
+    def text_of(entry) -> bytes:
+        buf = io.StringIO()
+        Console(file=buf, width=width, force_terminal=color, color_system="auto" if color else None,
+                highlight=False).print(render(entry, top_k=top))
+        return buf.getvalue().encode("utf-8")
+
+    from .io import open_output
+
+    n = errors = 0
+    try:
+        with open_output(output) as out:
+            for entry in explain_lines(clf, lines, top_k=top, batch_size=batch_size, fields=mapping or None,
+                                     bare_text=bare_text):
+                out.write(orjson.dumps(entry) + b"\n" if as_json else text_of(entry))
+                n += 1
+                errors += entry["error"] is not None
+    except KeyboardInterrupt:
+        err.print("[yellow]interrupted[/yellow]")
+        raise typer.Exit(130) from None
+    except OSError as e:
+        _fail(f"cannot write the output {output}: {e.strerror or e}")
+    finally:
+        close = getattr(lines, "close", None)
+        if close is not None:
+            close()
+    err.print(f"{source}: {n} record(s) explained, {errors} error(s)")
+    _input_broken(lines)
+    if fail_on_error and errors:
         raise typer.Exit(1)
 
 
