@@ -11,7 +11,14 @@ import numpy as np
 import pytest
 
 from fakingclf import __version__
-from fakingclf.classifier import SKOPS_ALLOWED_TYPES, FakingClassifier, ModelLoadError, Prediction, _default_dir
+from fakingclf.classifier import (
+    SKOPS_ALLOWED_TYPES,
+    FakingClassifier,
+    ModelLoadError,
+    Prediction,
+    _default_dir,
+    shipped_model_dir,
+)
 from fakingclf.transcript import Transcript
 
 pytestmark = pytest.mark.slow
@@ -36,11 +43,14 @@ def test_load_without_arguments(default_classifier):
     clf = default_classifier
     assert clf.pipeline_ is not None
     assert clf.use_embeddings is True
-    assert clf.info_["format"] == "fakingclf-model/1"
+    assert clf.info_["format"] == "fakingclf-model/2"
     assert clf.info_["library_version"] == __version__
     assert clf.feature_names == clf.info_["feature_names"]
     sha = clf.info_["training_data"]["sha256"]
-    assert clf.version == f"fakingclf-{__version__}+{sha[:12]}"
+    assert clf.version.startswith(f"fakingclf-{__version__}+{sha[:12]}.")
+    # the rules-only model, trained on the same file, has another version
+    rules = FakingClassifier.load(shipped_model_dir("rules-only"))
+    assert rules.info_["training_data"]["sha256"] == sha and rules.version != clf.version
 
 
 def test_one_prediction_per_example(example_predictions, example_records):

@@ -624,9 +624,18 @@ class FakingClassifier:
 
     @property
     def version(self) -> str:
-        """Model version string: library version plus the training data hash prefix."""
+        """Model version string: ``fakingclf-<library version>+<training data hash, 12>.<method hash, 8>``.
+
+        The method hash covers the parameters and feature names, so two models trained on the
+        same data by different methods (the default and the rules-only model) differ.
+        """
+        import hashlib
+
         h = str(self.info_.get("training_data", {}).get("sha256", "untrained"))[:12]
-        return f"fakingclf-{self.info_.get('library_version', __version__)}+{h}"
+        method = json.dumps({"params": self.info_.get("params", {}), "features": self.info_.get("feature_names", [])},
+                            sort_keys=True)
+        m = hashlib.sha256(method.encode()).hexdigest()[:8]
+        return f"fakingclf-{self.info_.get('library_version', __version__)}+{h}.{m}"
 
     def predict(self, transcripts: Iterable[Transcript]) -> list[Prediction]:
         """Label transcripts.

@@ -130,8 +130,9 @@ def _refusal_opens_answer(output: str, report: CueReport) -> bool:
     if hit is None or hit.score <= 0:
         return False
     start = _accept_end(output)
-    return any(ev.source == "output" and 0 <= ev.start - start <= REFUSAL_OPENS_WITHIN
-               and _REFUSING.search(ev.text) for ev in hit.evidence)
+    # the sentence may begin before the tag's end when the refusal shares the tag's line
+    return any(ev.source == "output" and ev.end > start and ev.start <= start + REFUSAL_OPENS_WITHIN
+               and _REFUSING.search(ev.text[max(0, start - ev.start):]) for ev in hit.evidence)
 
 
 def _accept_end(output: str) -> int:
