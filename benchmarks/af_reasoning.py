@@ -199,12 +199,13 @@ def main(argv=None):
         from doc_sections import get_section, put_section
 
         doc = Path(args.doc)
-        speed = get_section(doc, "speed")  # written by speed.py: kept as it is
+        kept = [get_section(doc, name) for name in ("pipeline_speed", "speed")]  # the other scripts' sections
         intro = (Path(__file__).parent / "benchmarks_intro.md").read_text(encoding="utf-8")
         doc.write_text(intro.rstrip() + "\n", encoding="utf-8")
         put_section(doc, "af_reasoning", "\n".join(out))
-        if speed:
-            doc.write_text(doc.read_text(encoding="utf-8").rstrip() + "\n\n" + speed + "\n", encoding="utf-8")
+        for sec in kept:
+            if sec:
+                doc.write_text(doc.read_text(encoding="utf-8").rstrip() + "\n\n" + sec + "\n", encoding="utf-8")
     if args.out:
         Path(args.out).write_text(json.dumps(results, indent=2, default=float) + "\n")
 

@@ -1,6 +1,6 @@
-"""docs/benchmarks.md is written by two scripts: af_reasoning.py (accuracy) and speed.py
-(throughput and memory). Each owns one section between HTML comment markers and leaves
-the other's section as it is."""
+"""docs/benchmarks.md is written by three scripts: af_reasoning.py (accuracy, with the intro),
+pipeline_speed.py (full pipeline on 2,500-character scratchpads) and speed.py (throughput and
+memory). Each owns one section between HTML comment markers and leaves the others as they are."""
 
 from __future__ import annotations
 

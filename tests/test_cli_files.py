@@ -339,7 +339,7 @@ def test_label_truncated_gzip_labels_the_whole_lines_and_exits_two(runner, trunc
 def test_label_truncated_gzip_with_resume_and_on_stdin(runner, truncated_gz, tmp_path):
     path, whole = truncated_gz
     out = tmp_path / "out.jsonl"
-    out.write_text(json.dumps({"id": "r0", "label": "refusal"}) + "\n")  # r0 done by an earlier run
+    out.write_text(json.dumps({"id": "r0", "label": "refusal", "model_version": "v"}) + "\n")  # r0 done earlier
     r = runner.invoke(app, ["label", str(path), "--rules-only", "--resume", "-o", str(out)])
     assert r.exit_code == 2, r.output
     assert [x["id"] for x in rows(out)] == [f"r{i}" for i in range(whole)]
@@ -684,3 +684,32 @@ def test_help_keeps_example_commands_on_their_own_indented_lines(runner, command
     shown = next(line for line in lines if line.strip() == example)
     indent = len(shown) - len(shown.lstrip())
     assert indent == len(heading) - len(heading.lstrip()) + 4
+
+
+def test_stdout_appended_to_the_input_is_refused(tmp_path):
+    # `fakingclf label in.jsonl >> in.jsonl` read its own output for ever (1.9 GB in two minutes)
+    import subprocess
+    import sys
+
+    inp = tmp_path / "in.jsonl"
+    inp.write_text(json.dumps({"id": "a", "text": "I will refuse."}) + "\n")
+    with open(inp, "ab") as out:
+        r = subprocess.run([sys.executable, "-m", "fakingclf", "label", str(inp), "--rules-only"], stdout=out,
+                           stderr=subprocess.PIPE, text=True, timeout=120)
+    assert r.returncode == 2 and "standard output is the input file" in " ".join(r.stderr.split())
+    assert inp.read_text().count("\n") == 1
+
+
+def test_metadata_too_deep_to_write_back_is_dropped_with_a_warning(tmp_path):
+    deep: dict = {"a": 1}
+    for _ in range(300):
+        deep = {"a": deep}
+    inp = tmp_path / "in.jsonl"
+    inp.write_text("\n".join(json.dumps(r) for r in [
+        {"id": "ok", "text": "hi"}, {"id": "deep", "text": "hi", "x": deep}, {"id": "ok2", "text": "hi"}]) + "\n")
+    out = tmp_path / "out.jsonl"
+    r = CliRunner().invoke(app, ["label", str(inp), "--rules-only", "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    recs = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [x["id"] for x in recs] == ["ok", "deep", "ok2"]
+    assert recs[1]["metadata"] == {} and any("metadata dropped" in w for w in recs[1]["warnings"])

@@ -181,16 +181,30 @@ def test_cli_scheduler_unreachable_is_a_clear_error(many_file):
 # ------------------------------------------------------------------ resume
 def test_prepare_resume_cuts_an_incomplete_last_line(tmp_path):
     p = tmp_path / "out.jsonl"
-    p.write_bytes(b'{"id": "a"}\n{"id": "b"}\n{"id": "a"}\n{"id": "c", "lab')
+    a, b = b'{"id":"a","model_version":"v"}\n', b'{"id":"b","model_version":"v"}\n'
+    p.write_bytes(a + b + a + b'{"id":"c","lab')
     assert prepare_resume(p) == Counter({"a": 2, "b": 1})
-    assert p.read_bytes() == b'{"id": "a"}\n{"id": "b"}\n{"id": "a"}\n'
+    assert p.read_bytes() == a + b + a
     assert prepare_resume(tmp_path / "missing.jsonl") == Counter()
+
+
+@pytest.mark.parametrize("content", [
+    b"important notes, no trailing newline",                       # erased whole before
+    b'{"id": "a", "text": "a transcript"}\n{"id": "b", "text": "cut',  # a dump of transcripts, not predictions
+    b'{"id":"a","model_version":"v"}\nnot json at all',             # a foreign last line
+])
+def test_prepare_resume_leaves_a_file_that_is_not_our_output_untouched(tmp_path, content):
+    p = tmp_path / "notes.jsonl"
+    p.write_bytes(content)
+    with pytest.raises(ValueError, match="left as it was"):
+        prepare_resume(p)
+    assert p.read_bytes() == content
 
 
 def test_prepare_resume_refuses_a_file_that_is_not_our_output(tmp_path):
     p = tmp_path / "notes.jsonl"
     p.write_bytes(b'{"id": "a"}\nhello\n')
-    with pytest.raises(ValueError, match="line 2 is not a fakingclf prediction"):
+    with pytest.raises(ValueError, match="line 1 is not a fakingclf output record"):
         prepare_resume(p)
     assert p.read_bytes() == b'{"id": "a"}\nhello\n'  # untouched
 
@@ -288,7 +302,7 @@ def test_resume_refuses_a_foreign_output_file(tmp_path, many_file):
     out.write_bytes(b"not json\n")
     r = subprocess.run(CLI + ["label", str(many_file), "-o", str(out), "--rules-only", "--resume"],
                        capture_output=True)
-    assert r.returncode == 2 and b"not a fakingclf prediction" in r.stderr
+    assert r.returncode == 2 and b"not a fakingclf" in r.stderr and b"left as it was" in r.stderr
     assert out.read_bytes() == b"not json\n"
 
 

@@ -376,6 +376,13 @@ def _check_io(input: str, output: str, resume: bool) -> None:
         _check_output(output, "output", append=resume)
     elif resume:
         _fail("--resume needs an output file (-o FILE)")
+    elif input != "-":  # `label in.jsonl >> in.jsonl` would read its own output for ever
+        try:
+            so, si = os.fstat(sys.stdout.fileno()), os.stat(input)
+        except (OSError, ValueError, AttributeError):
+            return
+        if (so.st_dev, so.st_ino) == (si.st_dev, si.st_ino):
+            _fail(f"standard output is the input file {input}: choose another destination")
 
 
 def _field_mapping(text_field, id_field, tier_field, output_field, reasoning_field, bare_text) -> dict[str, str]:

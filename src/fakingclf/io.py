@@ -666,8 +666,10 @@ def prepare_resume(path) -> Counter:
     Raises
     ------
     ValueError
-        If a complete line of the file is not a JSON object with an ``id``: the file
-        is not an output of ``fakingclf label`` and is left untouched.
+        If a complete line of the file is not an output record (a JSON object with an
+        ``id`` and a ``model_version`` or ``judge`` field), or an incomplete last line
+        does not begin as one: the file is not an output of ``fakingclf label`` or
+        ``judge`` and is left untouched (checked before anything is cut).
     """
     import os
     from pathlib import Path
@@ -688,11 +690,19 @@ def prepare_resume(path) -> Counter:
                 rec = orjson.loads(line)
             except orjson.JSONDecodeError:
                 rec = None
-            if not isinstance(rec, dict) or not isinstance(rec.get("id"), str):
-                raise ValueError(f"{p} line {n} is not a fakingclf prediction (a JSON object with an id): "
-                                 "--resume appends only to the output of an earlier run")
+            if not isinstance(rec, dict) or not isinstance(rec.get("id"), str) or not (
+                    "model_version" in rec or "judge" in rec):
+                raise ValueError(f"{p} line {n} is not a fakingclf output record (a JSON object with an id and a "
+                                 "model_version or judge field): --resume appends only to the output of an earlier "
+                                 "run, and the file was left as it was")
             done[rec["id"]] += 1
     if end < p.stat().st_size:
+        with open(p, "rb") as f:
+            f.seek(end)
+            tail = f.read(16)
+        if not tail.startswith(b'{"id":'):
+            raise ValueError(f"{p} ends with a line that is not a cut-off fakingclf output record: --resume "
+                             "appends only to the output of an earlier run, and the file was left as it was")
         with open(p, "r+b") as f:
             f.truncate(end)
             f.flush()
@@ -701,8 +711,20 @@ def prepare_resume(path) -> Counter:
 
 
 def dump_prediction(pred) -> bytes:
-    """One output JSON line (bytes, newline-terminated) for a Prediction."""
-    return orjson.dumps(pred.model_dump(mode="json")) + b"\n"
+    """One output JSON line (bytes, newline-terminated) for a Prediction.
+
+    Input fields passed through in ``metadata`` that JSON cannot write back (nested
+    deeper than the serializer allows, say) are dropped with a warning on the record,
+    so one odd line never stops a run.
+    """
+    try:
+        return orjson.dumps(pred.model_dump(mode="json")) + b"\n"
+    except (orjson.JSONEncodeError, TypeError, ValueError, RecursionError) as e:
+        data = pred.model_dump(mode="json", exclude={"metadata"})
+        data["metadata"] = {}
+        data["warnings"] = list(data.get("warnings") or []) + [
+            f"input fields could not be written back ({type(e).__name__}: {e}): metadata dropped"]
+        return orjson.dumps(data) + b"\n"
 
 
 @dataclass

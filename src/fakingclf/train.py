@@ -301,7 +301,8 @@ def train_from_files(
         texts does not embed them again.
     compliance_field : str or None
         Field holding ``refusal`` / ``compliance`` / ``partial``: transcripts with it and
-        a final output train the learned compliance head (None: rule-based compliance).
+        a final output train the learned compliance head (None, or a rules-only model:
+        rule-based compliance).
     **params
         Passed to :class:`FakingClassifier` (``C``, ``use_embeddings``…).
 
@@ -340,7 +341,7 @@ def train_from_files(
             X, texts, y, origins, lambda: FakingClassifier(**params), threshold=clf.threshold
         )
     clf.fit_features(X, y, groups=origins)
-    if compliance_field:
+    if compliance_field and clf.use_embeddings:  # a rules-only model keeps the fixed compliance rules
         info["compliance_head"] = clf.fit_compliance(ts, reports, compliance_field)
         log("compliance head: " + (f"fit on {info['compliance_head']['n']} transcripts "
                                   f"{info['compliance_head']['classes']}" if info["compliance_head"]["n"]
