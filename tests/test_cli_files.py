@@ -656,15 +656,17 @@ def test_label_issues_refuses_to_overwrite_its_input(runner, tmp_path):
 @pytest.mark.parametrize("command, sentence", [
     ("label", 'Each input line is {"text": ...}, {"messages": [...]} or {"user_input"/"prompt": ..., '
               '"output"/"response": ...}, with optional "id", "tier" or "is_free_tier_user", "model"; other fields '
-              'pass through under "metadata".'),
+              'pass through under "metadata"; SDK dumps (Anthropic Message, OpenAI ChatCompletion and Response) are '
+              'read as they are.'),
     ("evaluate", "Without --cv / --leave-one-group-out it scores the model as shipped; with them it scores the "
                  "training method (fit on the other folds, predict the held-out one)."),
     ("suggest", 'The output holds the picked input records themselves, in pick order, each with an "id" (the line '
                 'number when it had none) and a "suggest" object added: rank, p_alignment_faking, uncertainty and '
                 'distance (to the nearest earlier pick).'),
     ("judge", "One record per input line, in order; a line that cannot be read or judged gets \"error\" set."),
-    ("train", 'Records need a label (alignment_faking | aligned) and the transcript in any layout `label` reads; an '
-              '"origin" field enables per-origin and leave-one-origin-out figures.'),
+    ("train", 'Records need a label (alignment_faking | aligned) and the transcript in any layout `label` reads; a '
+              'group field (--group-field, default "origin") keeps related records in one fold and gives per-group '
+              'figures.'),
 ])
 def test_help_paragraphs_are_not_broken_mid_sentence(runner, command, sentence):
     r = runner.invoke(app, [command, "--help"], env={"COLUMNS": "400", "TERMINAL_WIDTH": "400"})

@@ -493,7 +493,12 @@ def test_a_killed_run_resumed_gives_the_same_file(tmp_path):
 def test_ctrl_c_exits_130_with_whole_lines(tmp_path):
     inp = _kill_input(tmp_path)
     out = tmp_path / "out.jsonl"
-    with FakeOpenAI(_varied) as srv:
+    def slow(body, attempt):  # slow enough that the run is still going when the signal comes, on any machine
+        r = _varied(body, attempt)
+        r.delay = 0.3
+        return r
+
+    with FakeOpenAI(slow) as srv:
         proc = subprocess.Popen(_cmd(srv, inp, out, "--resume"), stderr=subprocess.PIPE, env=_env())
         deadline = time.time() + 60
         while time.time() < deadline and proc.poll() is None:

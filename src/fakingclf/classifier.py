@@ -30,7 +30,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from . import __version__
-from .combine import LABELS, compliance_probability, is_partial_compliance, label_of, label_probabilities
+from .combine import compliance_probability, is_partial_compliance, label_of, label_probabilities
 from .cues import CueDetector, CueHit, CueReport, looks_english
 from .transcript import Transcript
 
@@ -234,6 +234,12 @@ def decision_features(transcripts: Sequence[Transcript], reports: Sequence[CueRe
         p_c, _ = compliance_probability(t, rep)
         rows.append([p_c, float(rep.last_decision == "refuse"), float(rep.last_decision == "comply")])
     return np.array(rows, dtype=float).reshape(len(rows), len(DECISION_FEATURES))
+
+
+def _rounded(probs: dict[str, float]) -> dict[str, float]:
+    """The three label probabilities to 6 decimals, still summing to 1 (genuine compliance takes the remainder)."""
+    r, f = round(probs["refusal"], 6), round(probs["faked_compliance"], 6)
+    return {"refusal": r, "genuine_compliance": round(max(0.0, 1.0 - r - f), 6), "faked_compliance": f}
 
 
 SHIPPED_MODELS = ("default", "rules-only")
@@ -679,7 +685,7 @@ class FakingClassifier:
                 Prediction(
                     id=t.id,
                     label=label_of(p, p_c, self.threshold),
-                    probabilities={k: round(probs[k], 6) for k in LABELS},
+                    probabilities=_rounded(probs),
                     p_alignment_faking=round(p, 6),
                     p_compliance=round(p_c, 6),
                     p_partial_compliance=round(p_part, 6),
