@@ -164,6 +164,20 @@ def _skipped_shown(fn, *args, **kwargs):
 DEFAULT_SHARED = "../shared/data/af_reasoning_dev.jsonl"
 
 
+# The custom-layout options that `label` and `explain` share (one definition, one help text).
+TEXT_FIELD_OPTION = typer.Option(None, "--text-field", help="Dotted path of the transcript text in a custom layout "
+                                 "(e.g. response.body.text).")
+ID_FIELD_OPTION = typer.Option(None, "--id-field", help="Dotted path of the record id.")
+TIER_FIELD_OPTION = typer.Option(None, "--tier-field", help="Dotted path of the tier (free/paid or is_free_tier_user "
+                                 "true/false).")
+OUTPUT_FIELD_OPTION = typer.Option(None, "--output-field", help="Dotted path of the final reply "
+                                   "(e.g. choices.0.message.content).")
+REASONING_FIELD_OPTION = typer.Option(None, "--reasoning-field", help="Dotted path of the reasoning "
+                                      "(e.g. choices.0.message.reasoning_content).")
+BARE_TEXT_OPTION = typer.Option("auto", "--bare-text", help="Text with no tags at all: auto (by its wording, "
+                                "with a warning), reasoning, or output.")
+
+
 @app.command()
 def label(
     input: str = typer.Argument(..., help="JSONL file of transcripts (may be gzipped), an Inspect AI log "
@@ -186,17 +200,12 @@ def label(
     progress: Optional[bool] = typer.Option(
         None, "--progress/--no-progress", help="Progress bar on stderr (default: only on a terminal)."
     ),
-    text_field: Optional[str] = typer.Option(None, "--text-field", help="Dotted path of the transcript text "
-                                             "in a custom layout (e.g. response.body.text)."),
-    id_field: Optional[str] = typer.Option(None, "--id-field", help="Dotted path of the record id."),
-    tier_field: Optional[str] = typer.Option(None, "--tier-field", help="Dotted path of the tier "
-                                             "(free/paid or is_free_tier_user true/false)."),
-    output_field: Optional[str] = typer.Option(None, "--output-field", help="Dotted path of the final reply "
-                                               "(e.g. choices.0.message.content)."),
-    reasoning_field: Optional[str] = typer.Option(None, "--reasoning-field", help="Dotted path of the reasoning "
-                                                  "(e.g. choices.0.message.reasoning_content)."),
-    bare_text: str = typer.Option("auto", "--bare-text", help="Text with no tags at all: auto (by its wording, "
-                                  "with a warning), reasoning, or output."),
+    text_field: Optional[str] = TEXT_FIELD_OPTION,
+    id_field: Optional[str] = ID_FIELD_OPTION,
+    tier_field: Optional[str] = TIER_FIELD_OPTION,
+    output_field: Optional[str] = OUTPUT_FIELD_OPTION,
+    reasoning_field: Optional[str] = REASONING_FIELD_OPTION,
+    bare_text: str = BARE_TEXT_OPTION,
 ) -> None:
     """Label every transcript in INPUT: one JSON object per input line, same order.
 
@@ -291,17 +300,12 @@ def explain(
                                     "only, no neural network (so no sentence or TF-IDF head sections)."),
     batch_size: int = typer.Option(128, "--batch-size", min=1, help="Transcripts featurized together."),
     fail_on_error: bool = typer.Option(False, "--fail-on-error", help="Exit 1 if any record could not be read."),
-    text_field: Optional[str] = typer.Option(None, "--text-field", help="Dotted path of the transcript text "
-                                             "in a custom layout (e.g. response.body.text)."),
-    id_field: Optional[str] = typer.Option(None, "--id-field", help="Dotted path of the record id."),
-    tier_field: Optional[str] = typer.Option(None, "--tier-field", help="Dotted path of the tier "
-                                             "(free/paid or is_free_tier_user true/false)."),
-    output_field: Optional[str] = typer.Option(None, "--output-field", help="Dotted path of the final reply "
-                                               "(e.g. choices.0.message.content)."),
-    reasoning_field: Optional[str] = typer.Option(None, "--reasoning-field", help="Dotted path of the reasoning "
-                                                  "(e.g. choices.0.message.reasoning_content)."),
-    bare_text: str = typer.Option("auto", "--bare-text", help="Text with no tags at all: auto (by its wording, "
-                                  "with a warning), reasoning, or output."),
+    text_field: Optional[str] = TEXT_FIELD_OPTION,
+    id_field: Optional[str] = ID_FIELD_OPTION,
+    tier_field: Optional[str] = TIER_FIELD_OPTION,
+    output_field: Optional[str] = OUTPUT_FIELD_OPTION,
+    reasoning_field: Optional[str] = REASONING_FIELD_OPTION,
+    bare_text: str = BARE_TEXT_OPTION,
 ) -> None:
     """Explain each transcript's label: the four criteria with their evidence sentences, the decision, the
     learned heads' strongest sentences and words, and what drove p_alignment_faking.
