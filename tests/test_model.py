@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import collections
+import gzip
 import json
 import math
 import shutil
+import zipfile
 
 import numpy as np
 import pytest
@@ -43,7 +45,7 @@ def test_load_without_arguments(default_classifier):
     clf = default_classifier
     assert clf.pipeline_ is not None
     assert clf.use_embeddings is True
-    assert clf.info_["format"] == "fakingclf-model/2"
+    assert clf.info_["format"] == "fakingclf-model/3"
     assert clf.info_["library_version"] == __version__
     assert clf.feature_names == clf.info_["feature_names"]
     sha = clf.info_["training_data"]["sha256"]
@@ -133,11 +135,42 @@ def test_save_load_round_trip(default_classifier, example_records, tmp_path):
     clf = FakingClassifier.load()  # a fresh copy: save() updates info_, leave the shared one alone
     before = clf.predict_proba(ts)
     d = clf.save(tmp_path / "roundtrip")
-    assert sorted(p.name for p in d.iterdir()) == ["model.json", "model.skops"]
+    assert sorted(p.name for p in d.iterdir()) == ["model.json", "model.skops", "vocabularies.json.gz"]
     again = FakingClassifier.load(d)
     after = again.predict_proba(ts)
     np.testing.assert_array_equal(before, after)
     assert again.version == default_classifier.version
+    # the vocabularies live beside model.skops, not in it, and the fitted model saved is left whole
+    assert clf.text_head_[0].vocabulary_ and len(clf.text_head_[0].vocabulary_) == len(clf.text_head_[0].idf_)
+    with gzip.open(d / "vocabularies.json.gz") as fh:
+        vocab = json.loads(fh.read())
+    assert "text_head" in vocab and len(vocab["text_head"]) == len(clf.text_head_[0].idf_)
+    with zipfile.ZipFile(d / "model.skops") as z:
+        schema = z.read("schema.json").decode("utf-8")
+    longest = max(vocab["text_head"], key=len)  # a bigram no other part of the schema holds
+    assert json.dumps(longest) not in schema
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda p: p.unlink(), "missing or unreadable"),
+    (lambda p: p.write_bytes(p.read_bytes()[:50]), "missing or unreadable"),
+    (lambda p: p.write_bytes(gzip.compress(b'{"text_head": ["a", "b"]}')), "expected vocabularies for"),
+])
+def test_vocabulary_file_damaged_is_a_load_error(default_classifier, tmp_path, damage, message):
+    d = FakingClassifier.load().save(tmp_path / "m")
+    damage(d / "vocabularies.json.gz")
+    with pytest.raises(ModelLoadError, match=message):
+        FakingClassifier.load(d)
+
+
+def test_vocabulary_of_another_size_is_a_load_error(default_classifier, tmp_path):
+    d = FakingClassifier.load().save(tmp_path / "m")
+    with gzip.open(d / "vocabularies.json.gz") as fh:
+        vocab = json.loads(fh.read())
+    vocab["text_head"] = vocab["text_head"][:-1]
+    (d / "vocabularies.json.gz").write_bytes(gzip.compress(json.dumps(vocab).encode()))
+    with pytest.raises(ModelLoadError, match="the files are from different models"):
+        FakingClassifier.load(d)
     assert again.info_["training_data"] == default_classifier.info_["training_data"]
 
 

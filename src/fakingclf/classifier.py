@@ -92,6 +92,36 @@ def _skops_types(path: Path) -> set[str]:
     return found
 
 
+def _restore_vocabularies(parts: dict, path: Path) -> None:
+    """Put the vocabularies of :data:`VOCAB_FILE` back into the loaded vectorizers.
+
+    Raises
+    ------
+    ModelLoadError
+        If the file is missing or unreadable, or its vocabularies do not match the
+        vectorizers (names, or sizes against their ``idf_``).
+    """
+    import gzip
+
+    vecs = _vectorizers(parts)
+    if not vecs:
+        return
+    try:
+        with gzip.open(path, "rb") as fh:
+            vocab = json.loads(fh.read().decode("utf-8"))
+    except (OSError, EOFError, json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ModelLoadError(f"{path}: missing or unreadable ({type(e).__name__}: {e})") from e
+    if not isinstance(vocab, dict) or sorted(vocab) != sorted(name for name, _ in vecs):
+        raise ModelLoadError(f"{path}: expected vocabularies for {[n for n, _ in vecs]}")
+    for name, v in vecs:
+        terms = vocab[name]
+        n_idf = len(getattr(v, "idf_", []))
+        if not isinstance(terms, list) or len(terms) != n_idf or not all(isinstance(t, str) for t in terms):
+            raise ModelLoadError(f"{path}: vocabulary {name!r} has {len(terms) if isinstance(terms, list) else '?'} "
+                                 f"terms but its vectorizer {n_idf}: the files are from different models")
+        v.vocabulary_ = {t: i for i, t in enumerate(terms)}
+
+
 class Features:
     """Precomputed inputs of the learned stage for a batch of transcripts.
 
@@ -243,7 +273,30 @@ def _rounded(probs: dict[str, float]) -> dict[str, float]:
 
 
 SHIPPED_MODELS = ("default", "rules-only")
-MODEL_FORMAT = "fakingclf-model/2"
+MODEL_FORMAT = "fakingclf-model/3"
+READABLE_FORMATS = ("fakingclf-model/2", MODEL_FORMAT)
+VOCAB_FILE = "vocabularies.json.gz"
+
+
+def _vectorizers(parts: dict) -> list[tuple[str, Any]]:
+    """The TF-IDF vectorizers inside a model's parts, each with a stable name.
+
+    Their vocabularies (term → column dicts of tens of thousands of entries) are stored in
+    :data:`VOCAB_FILE` as plain JSON term lists instead of inside ``model.skops``: skops
+    reads a dict entry by entry, which made loading the model take seconds.
+    """
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    found = []
+    th = parts.get("text_head")
+    if th is not None and isinstance(th[0], TfidfVectorizer):
+        found.append(("text_head", th[0]))
+    comp = parts.get("compliance")
+    if isinstance(comp, dict):
+        for k in sorted(comp):
+            if isinstance(comp[k], TfidfVectorizer):
+                found.append((f"compliance.{k}", comp[k]))
+    return found
 
 
 def shipped_model_dir(name: str = "default") -> Path:
@@ -292,10 +345,12 @@ class FakingClassifier:
         ``cv``-fold cross-fit, so the combiner never sees in-sample head scores.
     head_C : float
         Inverse L2 regularisation of the sentence head.
-    text_head : bool
-        Add a learned whole-scratchpad score (needs ``use_embeddings``): TF-IDF of
-        word uni- and bigrams (min_df 2, sublinear tf) and a logistic regression,
-        stacked through the same inner cross-fit as the sentence head.
+    text_head : bool or None
+        Add a learned whole-scratchpad score: TF-IDF of word uni- and bigrams (min_df 2,
+        sublinear tf) and a logistic regression, stacked through the same inner
+        cross-fit as the sentence head. It needs no neural network, so it can be used
+        with ``use_embeddings=False`` too. None (the default) means "as
+        ``use_embeddings``": on in the default model, off in a rules-only one.
     text_C : float
         Inverse L2 regularisation of the TF-IDF head.
 
@@ -316,7 +371,7 @@ class FakingClassifier:
         random_state: int = 0,
         sentence_head: bool = True,
         head_C: float = 0.03,
-        text_head: bool = True,
+        text_head: Optional[bool] = None,
         text_C: float = 10.0,
     ):
         if calibration not in ("sigmoid", "isotonic"):
@@ -324,7 +379,7 @@ class FakingClassifier:
         self.C = C
         self.sentence_head = sentence_head and use_embeddings
         self.head_C = head_C
-        self.text_head = text_head and use_embeddings
+        self.text_head = use_embeddings if text_head is None else bool(text_head)
         self.text_C = text_C
         self.use_embeddings = use_embeddings
         self.calibration = calibration
@@ -715,11 +770,24 @@ class FakingClassifier:
         self._check_fitted()
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
+        import gzip
         import zipfile
 
-        sio.dump({"combiner": self.pipeline_, "calibrator": self.calibrator_, "sentence_head": self.head_,
-                  "text_head": self.text_head_, "compliance": self.compliance_.parts() if self.compliance_ else None},
-                 d / "model.skops", compression=zipfile.ZIP_DEFLATED, compresslevel=9)
+        parts = {"combiner": self.pipeline_, "calibrator": self.calibrator_, "sentence_head": self.head_,
+                 "text_head": self.text_head_, "compliance": self.compliance_.parts() if self.compliance_ else None}
+        vecs = _vectorizers(parts)
+        vocab = {name: sorted(v.vocabulary_, key=v.vocabulary_.get) for name, v in vecs}
+        held = [v.vocabulary_ for _, v in vecs]
+        try:  # the vocabularies go to their own file; the fitted model itself is left as it was
+            for _, v in vecs:
+                v.vocabulary_ = None
+            sio.dump(parts, d / "model.skops", compression=zipfile.ZIP_DEFLATED, compresslevel=9)
+        finally:
+            for (_, v), h in zip(vecs, held):
+                v.vocabulary_ = h
+        # mtime=0: the same model gives the same bytes
+        with gzip.GzipFile(d / VOCAB_FILE, "wb", compresslevel=9, mtime=0) as fh:
+            fh.write(json.dumps(vocab, ensure_ascii=False).encode("utf-8"))
         meta = dict(self.info_)
         meta.update(info or {})
         meta.update(
@@ -772,7 +840,7 @@ class FakingClassifier:
         if isinstance(meta, dict) and meta.get("format") == "fakingclf-model/1":
             raise ModelLoadError(f"{d} is a fakingclf-model/1 directory (before the TF-IDF head and out-of-fold "
                                  "calibration): retrain it with `fakingclf train`")
-        if not isinstance(meta, dict) or meta.get("format") != MODEL_FORMAT:
+        if not isinstance(meta, dict) or meta.get("format") not in READABLE_FORMATS:
             raise ModelLoadError(f"{meta_path}: unknown model format (expected a JSON object with format {MODEL_FORMAT})")
         major = str(meta.get("library_version", "")).split(".")[:2]
         if major != __version__.split(".")[:2]:
@@ -809,6 +877,8 @@ class FakingClassifier:
         if n_in != len(clf.feature_names):
             raise ModelLoadError(f"{d}: model.skops takes {n_in} features but model.json names "
                                  f"{len(clf.feature_names)}: the two files are from different models")
+        if meta["format"] != "fakingclf-model/2":  # format 2 kept the vocabularies inside model.skops
+            _restore_vocabularies(parts, d / VOCAB_FILE)
         if clf.sentence_head and parts.get("sentence_head") is None:
             raise ModelLoadError(f"{model_path}: the model uses a sentence head but the file has none")
         if clf.text_head and parts.get("text_head") is None:

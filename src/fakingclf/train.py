@@ -301,8 +301,8 @@ def train_from_files(
         texts does not embed them again.
     compliance_field : str or None
         Field holding ``refusal`` / ``compliance`` / ``partial``: transcripts with it and
-        a final output train the learned compliance head (None, or a rules-only model:
-        rule-based compliance).
+        a final output train the learned compliance head (None, or a rules-only model,
+        which has neither the encoder nor the TF-IDF head: rule-based compliance).
     **params
         Passed to :class:`FakingClassifier` (``C``, ``use_embeddings``…).
 
@@ -341,7 +341,7 @@ def train_from_files(
             X, texts, y, origins, lambda: FakingClassifier(**params), threshold=clf.threshold
         )
     clf.fit_features(X, y, groups=origins)
-    if compliance_field and clf.use_embeddings:  # a rules-only model keeps the fixed compliance rules
+    if compliance_field and (clf.use_embeddings or clf.text_head):  # a rules-only model keeps the fixed rules
         info["compliance_head"] = clf.fit_compliance(ts, reports, compliance_field)
         log("compliance head: " + (f"fit on {info['compliance_head']['n']} transcripts "
                                   f"{info['compliance_head']['classes']}" if info["compliance_head"]["n"]
@@ -411,7 +411,7 @@ def write_model_card(
         "  log count and late-position score; log sentence count" + (
             "; similarity of scratchpad sentences to reference sentences per reasoning pattern "
             "(all-MiniLM-L6-v2, max and top-3 mean)." if info["params"].get("use_embeddings", True)
-            else ". No embedding features (rules-only: no neural network)."),
+            else ". No embedding features (no neural network)."),
         "- Sentence head: " + (
             f"a logistic regression (C = {info['params'].get('head_C')}) on sentence embeddings, trained with each "
             "scratchpad's label on all its sentences, pooled by the top-3 mean and stacked through an inner "
