@@ -62,7 +62,8 @@ def compliance_section(rows: list[dict], ts: list, folds: dict, **params) -> tup
             tested += rule_te
             if not te:
                 continue
-            m = ComplianceModel(**params).fit([ts[i] for i in tr], [reps[i] for i in tr], [labels[i] for i in tr])
+            m = ComplianceModel(**params).fit([ts[i] for i in tr], [reps[i] for i in tr], [labels[i] for i in tr],
+                                              groups=[rows[i]["group"] for i in tr])
             P = m.predict_proba([ts[i] for i in te], [reps[i] for i in te])
             for i, (_p_refusal, p_full, p_part) in zip(te, P):
                 # the library's decision (FakingClassifier.predict): refusal when p_compliance < 0.5,

@@ -583,21 +583,32 @@ class FakingClassifier:
         return self.fit_features(X, y, groups)
 
     def fit_compliance(self, transcripts: Sequence[Transcript], reports: Sequence[CueReport],
-                       field: str = "compliance", min_examples: int = 20) -> dict[str, Any]:
+                       field: str = "compliance", min_examples: int = 20,
+                       groups: Optional[Sequence] = None) -> dict[str, Any]:
         """Fit the learned compliance head (:class:`fakingclf.compliance.ComplianceModel`) on
-        the transcripts that have a final output and a ``field`` annotation.
+        the transcripts that have a final output and a ``field`` annotation. ``groups`` (one
+        per transcript, optional) keep related rows in one fold of the head's inner
+        cross-validation (its partial-vs-full offset).
 
         Returns
         -------
         dict
-            ``{"n": int, "classes": {label: count}}``, or ``{"n": 0, "skipped": reason}``
+            ``{"n": int, "classes": {label: count}, "partial_offset": float}`` (the
+            head's partial-vs-full log-odds offset), or ``{"n": 0, "skipped": reason}``
             when there are fewer than ``min_examples`` or one class only (the rule-based
             compliance is then used).
+
+        Raises
+        ------
+        ValueError
+            If ``groups`` is given with a length other than that of ``transcripts``.
         """
         from collections import Counter
 
         from .compliance import ComplianceModel, compliance_labels
 
+        if groups is not None and len(groups) != len(transcripts):
+            raise ValueError(f"{len(groups)} groups for {len(transcripts)} transcripts")
         labels = compliance_labels(transcripts, field)
         rows = [i for i, (t, lab) in enumerate(zip(transcripts, labels)) if lab is not None and t.output is not None]
         counts = Counter(labels[i] for i in rows)
@@ -606,8 +617,9 @@ class FakingClassifier:
             return {"n": 0, "skipped": f"{len(rows)} transcripts with a final output and a '{field}' label "
                     f"({dict(counts)}): rule-based compliance kept"}
         self.compliance_ = ComplianceModel().fit([transcripts[i] for i in rows], [reports[i] for i in rows],
-                                                 [labels[i] for i in rows])
-        return {"n": len(rows), "classes": dict(counts)}
+                                                 [labels[i] for i in rows],
+                                                 groups=None if groups is None else [groups[i] for i in rows])
+        return {"n": len(rows), "classes": dict(counts), "partial_offset": self.compliance_.partial_offset_}
 
     def compliance(self, transcripts: Sequence[Transcript], reports: Sequence[CueReport]) -> list[tuple[float, float, list[str]]]:
         """Per transcript: ``(p_compliance, p_partial_compliance, warnings)``.

@@ -342,7 +342,7 @@ def train_from_files(
         )
     clf.fit_features(X, y, groups=origins)
     if compliance_field and (clf.use_embeddings or clf.text_head):  # a rules-only model keeps the fixed rules
-        info["compliance_head"] = clf.fit_compliance(ts, reports, compliance_field)
+        info["compliance_head"] = clf.fit_compliance(ts, reports, compliance_field, groups=origins)
         log("compliance head: " + (f"fit on {info['compliance_head']['n']} transcripts "
                                   f"{info['compliance_head']['classes']}" if info["compliance_head"]["n"]
                                   else info["compliance_head"]["skipped"]))
