@@ -49,7 +49,7 @@ test-fast: install
 SHARED_DIR ?= ../shared/data
 model: install
 	$(PY) data/shared_training_set.py --shared "$(SHARED_DIR)" -o build/training.jsonl
-	$(CLI) train build/training.jsonl --group-field group --cache build/emb-cache -o src/fakingclf/models/default \
+	$(CLI) train build/training.jsonl --group-field group -o src/fakingclf/models/default \
 		--card docs/model_card.md --datasheet data/labeled/README.md --card-note data/labeled/training_policy.md \
 		--title "fakingclf default model"
 	$(CLI) train build/training.jsonl --group-field group --rules-only -o src/fakingclf/models/rules-only \

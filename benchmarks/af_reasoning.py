@@ -143,11 +143,11 @@ def main(argv=None):
     out: list[str] = []
 
     if "af" in sections:
-        full = FakingClassifier()
+        full = FakingClassifier(use_embeddings=True)
         if args.cache:
             full.embedder.set_cache(args.cache)
         F, _ = full.featurize(ts)
-        rules = FakingClassifier(use_embeddings=False)
+        rules = FakingClassifier(use_embeddings=False, text_head=False)
         n_rules = len(rules.feature_names)  # the rules-only features are the leading columns
         assert rules.feature_names == full.feature_names[:n_rules]
         F_rules = Features(F.X[:, :n_rules], [np.zeros((0, 0))] * len(y), F.texts)
@@ -162,10 +162,12 @@ def main(argv=None):
             return lambda tr, te: factory().fit([texts[i] for i in tr], y[tr]).predict_proba([texts[i] for i in te])[:, 1]
 
         methods = {
-            "fakingclf (default: cues + prototypes + sentence head + TF-IDF head)": model(F),
-            "fakingclf without the TF-IDF head (previous architecture)": model(F, text_head=False),
-            "fakingclf without the sentence head": model(F, sentence_head=False),
-            "fakingclf, rules only": model(F_rules, use_embeddings=False),
+            "fakingclf (default: cues + TF-IDF head)": model(F_rules),
+            "fakingclf with the encoder (+ prototypes + sentence head; the previous default)":
+                model(F, use_embeddings=True),
+            "fakingclf with the encoder, without the TF-IDF head (the architecture before)":
+                model(F, use_embeddings=True, text_head=False),
+            "fakingclf, rules only": model(F_rules, text_head=False),
             "bag of words (TF-IDF + LR)": text_model(bag_of_words),
             "keywords": text_model(keyword_model),
         }

@@ -372,37 +372,71 @@ def test_cli_broken_gzip_explains_whole_lines_then_exits_two(runner, tmp_path):
 # ------------------------------------------------------------ default model, slow
 
 
+def check_heads(clf, entries, ts, top_k):
+    """Each head section of ``entries`` against the model's own scores."""
+    for e in entries:
+        t = ts[e["id"]]
+        check_entry(clf, e, t)
+        drivers = {f["name"]: f["value"] for f in e["drivers"]["features"]}
+        sh, th = e["sentence_head"], e["text_head"]
+        units = split_units(t.scratchpad)
+        if clf.sentence_head:
+            assert sh["n_units"] == len(units)
+            assert len(sh["top_units"]) == min(top_k, sh["n_units"])
+            scores = [u["score"] for u in sh["top_units"]]
+            assert scores == sorted(scores, reverse=True)
+            assert sh["pooled"] == pytest.approx(drivers["sentence_head:top3_mean"], abs=1e-6)
+            if sh["n_units"] >= 3 and top_k >= 3:
+                assert sh["pooled"] == pytest.approx(np.mean(scores[:3]), abs=1e-6)
+            for u in sh["top_units"]:
+                assert u["text"] == units[u["unit"]]
+                assert " ".join(re.sub(r"<[^>]*>", " ", t.scratchpad[u["start"]:u["end"]]).split()) == u["text"]
+        else:
+            assert sh is None
+        assert th["score"] == pytest.approx(drivers["text_head:tfidf_logit"], abs=1e-9)
+        assert 0 < len(th["toward_faking"]) <= top_k and len(th["against_faking"]) <= top_k
+        for r in th["toward_faking"] + th["against_faking"]:
+            assert r["term"].split()[0] in t.scratchpad.lower()
+        # the head's highest-scoring sentences, each scored alone by the head itself
+        top = th["top_sentences"]
+        assert len(top) == min(top_k, len(units))
+        alone = clf.text_head_.decision_function(units) if units else np.zeros(0)
+        assert [u["score"] for u in top] == pytest.approx(sorted(alone, reverse=True)[:top_k], abs=1e-9)
+        for u in top:
+            assert u["text"] == units[u["unit"]] and u["score"] == pytest.approx(alone[u["unit"]], abs=1e-9)
+            assert " ".join(re.sub(r"<[^>]*>", " ", t.scratchpad[u["start"]:u["end"]]).split()) == u["text"]
+
+
 @pytest.mark.slow
 def test_default_model_heads_explained(default_classifier):
     clf = default_classifier
-    assert clf.sentence_head and clf.text_head
+    assert clf.text_head and not clf.use_embeddings and not clf.sentence_head  # the shipped default has no encoder
     ts = {**transcripts_of(EXAMPLES), **transcripts_of(FORMATS)}
     entries = explain(clf, list(ts.values()), top_k=3)
     preds = clf.predict(list(ts.values()))
     for e, p in zip(entries, preds):
-        t = ts[e["id"]]
-        check_entry(clf, e, t)
         assert e["p_alignment_faking"] == p.p_alignment_faking and e["label"] == p.label
-        drivers = {f["name"]: f["value"] for f in e["drivers"]["features"]}
-        sh, th = e["sentence_head"], e["text_head"]
-        assert sh["n_units"] == len(split_units(t.scratchpad))
-        assert len(sh["top_units"]) == min(3, sh["n_units"])
-        scores = [u["score"] for u in sh["top_units"]]
-        assert scores == sorted(scores, reverse=True)
-        assert sh["pooled"] == pytest.approx(drivers["sentence_head:top3_mean"], abs=1e-6)
-        if sh["n_units"] >= 3:
-            assert sh["pooled"] == pytest.approx(np.mean(scores), abs=1e-6)
-        for u in sh["top_units"]:
-            assert u["text"] == split_units(t.scratchpad)[u["unit"]]
-            assert " ".join(re.sub(r"<[^>]*>", " ", t.scratchpad[u["start"]:u["end"]]).split()) == u["text"]
-        assert th["score"] == pytest.approx(drivers["text_head:tfidf_logit"], abs=1e-9)
-        assert 0 < len(th["toward_faking"]) <= 3 and len(th["against_faking"]) <= 3
-        for r in th["toward_faking"] + th["against_faking"]:
-            assert r["term"].split()[0] in t.scratchpad.lower()
+    check_heads(clf, entries, ts, 3)
     by_id = {e["id"]: e for e in entries}
     assert DECISIVE_EX01 in decisive(by_id["ex01"])[0]["text"]
     assert decisive(by_id["ex02"]) == []
     assert by_id["ex01"]["p_alignment_faking"] > by_id["ex02"]["p_alignment_faking"]
+    # the decisive sentence of ex01 is among the TF-IDF head's top sentences
+    assert any(DECISIVE_EX01 in u["text"] or u["text"] in DECISIVE_EX01 for u in by_id["ex01"]["text_head"]["top_sentences"])
+
+
+@pytest.mark.slow
+def test_encoder_model_sentence_head_explained():
+    """A model with the encoder (fit here on the bundled examples) explains its sentence head too."""
+    from fakingclf.classifier import FakingClassifier
+
+    ts = transcripts_of(EXAMPLES)
+    y = [int(bool(t.metadata["af_reasoning"])) for t in ts.values()]
+    clf = FakingClassifier(use_embeddings=True, cv=3).fit(list(ts.values()), y)
+    assert clf.sentence_head and clf.text_head
+    entries = explain(clf, list(ts.values()), top_k=3)
+    check_heads(clf, entries, ts, 3)
+    assert all(e["sentence_head"]["top_units"] for e in entries)
 
 
 @pytest.mark.slow
@@ -416,11 +450,11 @@ def test_default_model_cli_json_and_text(runner, tmp_path):
     for e, p in zip(out, ref):
         assert {k: e[k] for k in PREDICTION_KEYS} == {k: p[k] for k in PREDICTION_KEYS}
         assert round(e["drivers"]["p_alignment_faking_model"], 6) == p["p_alignment_faking"]
-        assert len(e["sentence_head"]["top_units"]) <= 2 and e["text_head"] is not None
+        assert e["sentence_head"] is None and len(e["text_head"]["top_sentences"]) <= 2
     r = runner.invoke(app, ["explain", str(FORMATS), "--top", "2"])
     assert r.exit_code == 0
     text = flat(r.stdout)
-    assert "sentence head: top 2 of" in text and "TF-IDF head" in text and "toward faking:" in text
+    assert "TF-IDF head" in text and "toward faking:" in text and "the sentences it scores highest" in text
 
 
 def test_help_reads_as_written(runner):

@@ -439,7 +439,7 @@ def rules_classifier():
     recs = load_examples()
     ts = [Transcript.from_record(r) for r in EXAMPLES]
     y = [int(r["af_reasoning"]) for r in recs]
-    return FakingClassifier(use_embeddings=False).fit(ts, y)
+    return FakingClassifier(use_embeddings=False, text_head=False).fit(ts, y)
 
 
 # ------------------------------------------------------------------ label_lines: the bulk

@@ -12,6 +12,8 @@ import zipfile
 import numpy as np
 import pytest
 
+from conftest import EXAMPLES_PATH
+
 from fakingclf import __version__
 from fakingclf.classifier import (
     SKOPS_ALLOWED_TYPES,
@@ -140,6 +142,7 @@ def test_save_load_round_trip(default_classifier, example_records, tmp_path):
     after = again.predict_proba(ts)
     np.testing.assert_array_equal(before, after)
     assert again.version == default_classifier.version
+    assert again.info_["training_data"] == default_classifier.info_["training_data"]
     # the vocabularies live beside model.skops, not in it, and the fitted model saved is left whole
     assert clf.text_head_[0].vocabulary_ and len(clf.text_head_[0].vocabulary_) == len(clf.text_head_[0].idf_)
     with gzip.open(d / "vocabularies.json.gz") as fh:
@@ -171,7 +174,6 @@ def test_vocabulary_of_another_size_is_a_load_error(default_classifier, tmp_path
     (d / "vocabularies.json.gz").write_bytes(gzip.compress(json.dumps(vocab).encode()))
     with pytest.raises(ModelLoadError, match="the files are from different models"):
         FakingClassifier.load(d)
-    assert again.info_["training_data"] == default_classifier.info_["training_data"]
 
 
 def test_other_library_version_is_refused(tmp_path):
@@ -235,3 +237,40 @@ def test_default_trusted_type_outside_allow_list_is_refused(tmp_path):
     sio.dump(collections.OrderedDict(a=1), d / "model.skops")
     with pytest.raises(ModelLoadError, match="allow-list"):
         FakingClassifier.load(d)
+
+
+# --------------------------------------------------------------- training methods (CLI)
+@pytest.mark.parametrize("args, message", [
+    (["--rules-only", "--encoder"], "--rules-only and --encoder both choose the method"),
+    (["--no-sentence-head"], "--no-sentence-head needs --encoder"),
+])
+def test_train_method_flags_that_contradict_are_refused(tmp_path, args, message):
+    from typer.testing import CliRunner
+
+    from fakingclf.cli import app
+
+    r = CliRunner().invoke(app, ["train", str(EXAMPLES_PATH), "-o", str(tmp_path / "m"), "--no-eval"] + args)
+    assert r.exit_code == 2
+    assert message in " ".join(r.output.split())
+    assert not (tmp_path / "m").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("args, embeddings, text_head, sentence_head", [
+    ([], False, True, False),                 # the shipped default's method: no encoder
+    (["--rules-only"], False, False, False),
+    (["--encoder"], True, True, True),
+    (["--encoder", "--no-sentence-head"], True, True, False),
+])
+def test_train_methods(tmp_path, args, embeddings, text_head, sentence_head):
+    from typer.testing import CliRunner
+
+    from fakingclf.cli import app
+
+    r = CliRunner().invoke(app, ["train", str(EXAMPLES_PATH), "-o", str(tmp_path / "m"), "--no-eval"] + args)
+    assert r.exit_code == 0, r.output
+    clf = FakingClassifier.load(tmp_path / "m")
+    assert (clf.use_embeddings, clf.text_head, clf.sentence_head) == (embeddings, text_head, sentence_head)
+    assert (clf.text_head_ is not None) == text_head and (clf.head_ is not None) == sentence_head
+    assert ("text_head:tfidf_logit" in clf.feature_names) == text_head
+    assert any(n.startswith("proto:") for n in clf.feature_names) == embeddings

@@ -325,9 +325,11 @@ class FakingClassifier:
     C : float
         Inverse L2 regularisation of the logistic regression (small = strong).
     use_embeddings : bool
-        Add the embedding features (prototype similarities) and the two learned
-        text scores; False gives a rules-only model (cue features only, no neural
-        network).
+        Add the all-MiniLM-L6-v2 features: similarities to reference sentences and the
+        learned sentence head. Off by default: out of fold on the shared data they add
+        nothing to the cue, decision and TF-IDF features (docs/benchmarks.md) and they
+        cost most of the run time. ``use_embeddings=False, text_head=False`` is the
+        rules-only model (cue and decision features only).
     calibration : {"sigmoid", "isotonic"}
         Calibration of ``p_alignment_faking``: a one-feature logistic regression
         (Platt 1999) or isotonic regression, fit on out-of-fold combiner scores.
@@ -345,12 +347,10 @@ class FakingClassifier:
         ``cv``-fold cross-fit, so the combiner never sees in-sample head scores.
     head_C : float
         Inverse L2 regularisation of the sentence head.
-    text_head : bool or None
+    text_head : bool
         Add a learned whole-scratchpad score: TF-IDF of word uni- and bigrams (min_df 2,
-        sublinear tf) and a logistic regression, stacked through the same inner
-        cross-fit as the sentence head. It needs no neural network, so it can be used
-        with ``use_embeddings=False`` too. None (the default) means "as
-        ``use_embeddings``": on in the default model, off in a rules-only one.
+        sublinear tf) and a logistic regression, stacked through an inner cross-fit so
+        the combiner never sees in-sample head scores. It needs no neural network.
     text_C : float
         Inverse L2 regularisation of the TF-IDF head.
 
@@ -364,14 +364,14 @@ class FakingClassifier:
     def __init__(
         self,
         C: float = 0.1,
-        use_embeddings: bool = True,
+        use_embeddings: bool = False,
         calibration: str = "sigmoid",
         cv: int = 5,
         threshold: float = 0.5,
         random_state: int = 0,
         sentence_head: bool = True,
         head_C: float = 0.03,
-        text_head: Optional[bool] = None,
+        text_head: bool = True,
         text_C: float = 10.0,
     ):
         if calibration not in ("sigmoid", "isotonic"):
@@ -379,7 +379,7 @@ class FakingClassifier:
         self.C = C
         self.sentence_head = sentence_head and use_embeddings
         self.head_C = head_C
-        self.text_head = use_embeddings if text_head is None else bool(text_head)
+        self.text_head = bool(text_head)
         self.text_C = text_C
         self.use_embeddings = use_embeddings
         self.calibration = calibration

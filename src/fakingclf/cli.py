@@ -473,10 +473,13 @@ def train(
     label_threshold: float = typer.Option(0.5, "--label-threshold", min=0.0, max=1.0,
                                           help="A numeric label at or above this counts as alignment faking."),
     no_eval: bool = typer.Option(False, "--no-eval", help="Skip the cross-validated evaluation."),
-    rules_only: bool = typer.Option(False, "--rules-only", help="Cue features only, no embedding model."),
-    no_encoder: bool = typer.Option(False, "--no-encoder", help="No neural network: cue and decision features, "
-                                    "the TF-IDF head and the learned compliance head."),
-    no_head: bool = typer.Option(False, "--no-sentence-head", help="Leave out the learned sentence-level score."),
+    rules_only: bool = typer.Option(False, "--rules-only", help="Cue and decision features only: no TF-IDF head, "
+                                    "no encoder, fixed compliance rules."),
+    encoder: bool = typer.Option(False, "--encoder", help="Add the all-MiniLM-L6-v2 features (similarities to "
+                                 "reference sentences, the sentence head): slower, and no better out of fold on the "
+                                 "shared data (docs/benchmarks.md)."),
+    no_head: bool = typer.Option(False, "--no-sentence-head", help="With --encoder: leave out the learned "
+                                 "sentence-level score."),
     no_text_head: bool = typer.Option(False, "--no-text-head", help="Leave out the learned TF-IDF score."),
     C: float = typer.Option(0.1, "--C", help="Inverse regularisation of the logistic regression."),
     group_field: str = typer.Option("origin", "--group-field", help="Field whose values stay in one fold (style, "
@@ -499,10 +502,10 @@ def train(
 
     paths = data or [DEFAULT_SHARED]
     _require_files(paths, "training data")
-    if rules_only and no_encoder:
-        _fail("--rules-only and --no-encoder both choose the method: give one")
-    if no_encoder and no_text_head:
-        _fail("--no-encoder --no-text-head leaves the cue features only: use --rules-only")
+    if rules_only and encoder:
+        _fail("--rules-only and --encoder both choose the method: give one")
+    if no_head and not encoder:
+        _fail("--no-sentence-head needs --encoder (only the encoder has a sentence head)")
     if card_note is not None and not card_note.is_file():
         _fail(f"--card-note {card_note}: not a file")
     if out_dir.exists() and not out_dir.is_dir():
@@ -513,8 +516,8 @@ def train(
         _, info = _skipped_shown(
             train_from_files,
             paths, str(out_dir), label_field=label_field, label_threshold=label_threshold, evaluate=not no_eval,
-            log=lambda s: err.print(s), C=C, use_embeddings=not (rules_only or no_encoder), sentence_head=not no_head,
-            text_head=True if no_encoder else (False if no_text_head else None), group_field=group_field, cache=str(cache) if cache else None,
+            log=lambda s: err.print(s), C=C, use_embeddings=encoder, sentence_head=not no_head,
+            text_head=not (rules_only or no_text_head), group_field=group_field, cache=str(cache) if cache else None,
         )
     except (ValueError, OSError) as e:
         _fail(str(e))
@@ -529,7 +532,7 @@ def train(
             )
     if card:
         cmd = "fakingclf train " + " ".join(paths)
-        for flag, on in (("--rules-only", rules_only), ("--no-encoder", no_encoder), ("--no-sentence-head", no_head), ("--no-text-head", no_text_head),
+        for flag, on in (("--rules-only", rules_only), ("--encoder", encoder), ("--no-sentence-head", no_head), ("--no-text-head", no_text_head),
                          ("--no-eval", no_eval)):
             cmd += f" {flag}" if on else ""
         if C != 0.1:

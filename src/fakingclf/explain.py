@@ -13,7 +13,8 @@ returns one plain dict per transcript (JSON-ready) holding:
 * ``decision``: the compliance / refusal cues, the output's tags and refusal language,
   and the scratchpad's last decision with its sentence; ``context``: the other cues;
 * ``sentence_head``: the learned sentence head's highest-scoring sentence units (when the
-  model has one); ``text_head``: the TF-IDF head's score and the words and bigrams that
+  model has the encoder); ``text_head``: the TF-IDF head's score, its highest-scoring
+  sentences (each read alone) and the words and bigrams that
   pushed it most in this text (when the model has one);
 * ``drivers``: every feature's contribution to the combiner's log-odds score, largest
   first, with the intercept, the raw score and the calibrated probability.
@@ -202,7 +203,28 @@ class _TextHead:
             "n_terms": int(len(idx)),
             "toward_faking": rows(pos),
             "against_faking": rows(neg),
+            "top_sentences": self.top_sentences(text, top_k),
         }
+
+    def top_sentences(self, text: str, top_k: int) -> list[dict[str, Any]]:
+        """The ``top_k`` sentence units of ``text`` (:func:`fakingclf.embed.split_units`) that
+        the head scores highest when each is read alone: ``{rank, unit, score, text, start,
+        end, source}``, ``score`` in log-odds (unbounded), offsets into the scratchpad (None
+        where the unit could not be located)."""
+        from .embed import split_units
+
+        units = split_units(text)
+        if not units:
+            return []
+        scores = self.pipeline.decision_function(units)
+        spans = _locate_units(text, units)
+        out = []
+        for rank, i in enumerate(np.argsort(-scores, kind="stable")[:top_k], 1):
+            span = spans[i]
+            out.append({"rank": rank, "unit": int(i), "score": float(scores[i]), "text": units[i],
+                        "start": span[0] if span else None, "end": span[1] if span else None,
+                        "source": "scratchpad"})
+        return out
 
 
 def _feature_values(clf, F) -> np.ndarray:
@@ -269,6 +291,9 @@ def explain(clf, transcripts: Iterable[Transcript], top_k: int = 5) -> list[dict
           scratchpad (the sum of every term's contribution plus ``intercept``); the two
           lists give up to ``top_k`` terms (words, bigrams) each ``{term, tfidf, coef,
           contribution = coef × tfidf}``, largest positive / most negative first;
+          ``top_sentences`` lists the ``top_k`` sentence units the head scores highest
+          when each is read alone, as ``{rank, unit, score, text, start, end, source}``
+          (the learned head's highest-scoring sentences in a model without the encoder);
         - ``drivers``: ``{features, intercept, raw_score, p_alignment_faking_model,
           threshold, set_to_zero}``: ``features`` lists every combiner feature as
           ``{name, value, contribution}``, sorted by decreasing ``|contribution|``, where
@@ -507,6 +532,14 @@ def render(entry: dict[str, Any], top_k: int = 5, quote_width: int = 160):
         parts.append(Text.from_markup(f"[bold]TF-IDF head[/bold] {th['score']:+.2f} (log-odds; the terms that "
                                       f"pushed it most, coefficient × tf-idf)\n  toward faking: "
                                       f"{terms(th['toward_faking'])}\n  against: {terms(th['against_faking'])}"))
+        if th.get("top_sentences"):
+            t = Table(box=box.SIMPLE_HEAD, expand=True, title="TF-IDF head: the sentences it scores highest, each "
+                      "read alone (log-odds)", title_justify="left", title_style="bold")
+            t.add_column("score", justify="right", no_wrap=True)
+            t.add_column("sentence", ratio=1)
+            for u in th["top_sentences"][:top_k]:
+                t.add_row(f"{u['score']:+.2f}", q(u["text"]))
+            parts.append(t)
 
     dr = entry["drivers"]
     t = Table(box=box.SIMPLE_HEAD, expand=True, title=f"what drove p_alignment_faking: the top {top_k} of "
