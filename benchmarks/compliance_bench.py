@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from fakingclf.combine import compliance_probability, is_partial_compliance
-from fakingclf.compliance import ComplianceModel, compliance_labels, has_answer_text
+from fakingclf.compliance import ComplianceModel, compliance_labels
 from fakingclf.cues import CueDetector
 
 
@@ -55,15 +55,17 @@ def compliance_section(rows: list[dict], ts: list, folds: dict, **params) -> tup
         for tr, te in fl:
             tr = [i for i in tr if has[i]]
             te = [i for i in te if has[i]]
-            rule_te = [i for i in te if not has_answer_text(ts[i].output)]  # as the library does: rules
-            te = [i for i in te if has_answer_text(ts[i].output)]
+            m = ComplianceModel(**params).fit([ts[i] for i in tr], [reps[i] for i in tr], [labels[i] for i in tr],
+                                              groups=[rows[i]["group"] for i in tr])
+            # as the library does (FakingClassifier.compliance): outputs the head does not cover
+            # (tags only, or shorter than any compliant training answer) go to the rules
+            rule_te = [i for i in te if not m.covers(ts[i])]
+            te = [i for i in te if m.covers(ts[i])]
             for i in rule_te:
                 pred[i] = rule(i)
             tested += rule_te
             if not te:
                 continue
-            m = ComplianceModel(**params).fit([ts[i] for i in tr], [reps[i] for i in tr], [labels[i] for i in tr],
-                                              groups=[rows[i]["group"] for i in tr])
             P = m.predict_proba([ts[i] for i in te], [reps[i] for i in te])
             for i, (_p_refusal, p_full, p_part) in zip(te, P):
                 # the library's decision (FakingClassifier.predict): refusal when p_compliance < 0.5,

@@ -421,8 +421,6 @@ def test_default_model_heads_explained(default_classifier):
     assert DECISIVE_EX01 in decisive(by_id["ex01"])[0]["text"]
     assert decisive(by_id["ex02"]) == []
     assert by_id["ex01"]["p_alignment_faking"] > by_id["ex02"]["p_alignment_faking"]
-    # the decisive sentence of ex01 is among the TF-IDF head's top sentences
-    assert any(DECISIVE_EX01 in u["text"] or u["text"] in DECISIVE_EX01 for u in by_id["ex01"]["text_head"]["top_sentences"])
 
 
 @pytest.mark.slow

@@ -46,7 +46,7 @@ def copy_default(tmp_path):
 def test_load_without_arguments(default_classifier):
     clf = default_classifier
     assert clf.pipeline_ is not None
-    assert clf.use_embeddings is True
+    assert clf.use_embeddings is False and clf.text_head is True  # the shipped default has no encoder
     assert clf.info_["format"] == "fakingclf-model/3"
     assert clf.info_["library_version"] == __version__
     assert clf.feature_names == clf.info_["feature_names"]

@@ -122,9 +122,14 @@ def _strip_tags(text: str) -> str:
     return re.sub(r"<[^<>]{1,60}>", " ", text).strip()
 
 
+def answer_words(output: Optional[str]) -> int:
+    """Words in ``output`` once its tags are removed (0 for None)."""
+    return len(re.findall(r"\w+", _strip_tags(output))) if output else 0
+
+
 def has_answer_text(output: str, min_words: int = 1) -> bool:
     """Whether ``output`` holds at least ``min_words`` words once its tags are removed."""
-    return len(re.findall(r"\w+", _strip_tags(output))) >= min_words
+    return answer_words(output) >= min_words
 
 
 def output_view(output: str, head: int = 1500, tail: int = 500) -> str:
@@ -230,6 +235,9 @@ class ComplianceModel:
         :data:`COMPLIANCE_CLASSES`, the column order of :meth:`predict_proba`.
     partial_offset_ : float
         The offset in use (the given one, or the one chosen by inner cross-validation).
+    min_comply_words_ : int
+        Words in the shortest answer labeled compliance or partial in the training data;
+        :meth:`covers` leaves shorter outputs to the rules.
     """
 
     def __init__(self, C: float = 3.0, text_weight: float = 2.0, balanced: bool = True, plan_chars: int = 1500,
@@ -238,6 +246,7 @@ class ComplianceModel:
         self.partial_offset = partial_offset
         self.inner_folds = inner_folds
         self.partial_offset_ = 0.0
+        self.min_comply_words_ = 0
         self.C = C
         self.text_weight = text_weight
         self.balanced = balanced
@@ -306,6 +315,10 @@ class ComplianceModel:
             self.partial_offset_ = self._inner_offset(transcripts, reports, y, groups)
         else:
             self.partial_offset_ = float(self.partial_offset)
+        # the shortest answer it saw complying: below that, "short" and "refusal" are confounded in
+        # the training data, so the caller leaves shorter outputs to the rules (see covers())
+        complied = [answer_words(t.output) for t, v in zip(transcripts, y) if v != "refusal"]
+        self.min_comply_words_ = int(min(complied)) if complied else 0
         X = self._design(transcripts, reports, fit=True)
         yi = np.array([COMPLIANCE_CLASSES.index(v) for v in y])
         self.lr_ = LogisticRegression(C=self.C, max_iter=5000,
@@ -352,6 +365,14 @@ class ComplianceModel:
                 best, best_f1 = float(b), f1
         return best
 
+    def covers(self, transcript: Transcript) -> bool:
+        """Whether this model should read ``transcript``'s output: it has one, with words beyond
+        its tags, and at least as many as the shortest compliant answer in the training data
+        (:attr:`min_comply_words_`). Shorter answers are outside what it learned from (all its
+        shorter training answers may be refusals), so the rules decide them."""
+        n = answer_words(transcript.output)
+        return transcript.output is not None and n >= max(1, self.min_comply_words_)
+
     def predict_proba(self, transcripts: Sequence[Transcript], reports: Sequence[CueReport]) -> np.ndarray:
         """Probabilities, shape (n, 3), columns :data:`COMPLIANCE_CLASSES`, rows sum to 1.
         A class absent from the training data gets probability 0."""
@@ -370,7 +391,7 @@ class ComplianceModel:
                 "lr": self.lr_,
                 "params": {"C": float(self.C), "text_weight": float(self.text_weight),
                            "balanced": bool(self.balanced), "plan_chars": int(self.plan_chars)},
-                "partial_offset": float(self.partial_offset_)}
+                "partial_offset": float(self.partial_offset_), "min_comply_words": int(self.min_comply_words_)}
 
     @classmethod
     def from_parts(cls, parts: dict) -> "ComplianceModel":
@@ -386,6 +407,7 @@ class ComplianceModel:
             m.vectorizer_, m.scaler_, m.lr_ = parts["vectorizer"], parts["scaler"], parts["lr"]
             m.plan_vectorizer_ = parts.get("plan_vectorizer")
             m.partial_offset_ = float(parts.get("partial_offset", 0.0))  # models saved before it: none
+            m.min_comply_words_ = int(parts.get("min_comply_words", 0))
             if m.plan_chars and m.plan_vectorizer_ is None:
                 raise KeyError("plan_vectorizer")
         except (KeyError, TypeError) as e:
