@@ -47,3 +47,52 @@ def test_speed_script_runs_and_writes_its_section(tmp_path):
     assert all(x["per_second"] > 0 and x["peak_rss_mb"] > 50 for x in runs)
     section = get_section(doc, "speed")
     assert "| rules-only | " in section and "20 lines" in section and "40 lines" in section
+
+
+def _finetune_results(complete: bool) -> dict:
+    fold = {"held_out": ["a"], "n_test": 6, "n_train": 14, "steps": 6, "seconds": 12.5, "n_texts": 14,
+            "n_windows": 20, "final_loss_mean10": 0.5,
+            "auroc_in_fold": {"tfidf": 0.9, "sentence_head": 0.8, "finetuned": 0.7, "blend": 0.85}}
+    protos = {"leave-one-style-out": {"n": 12, "n_af": 5, "folds": [fold, {**fold, "seconds": 14.0}],
+                                      "auroc": {"tfidf": 0.91, "sentence_head": 0.81, "finetuned": 0.71, "blend": 0.86}},
+              "leave-one-origin-out (development, decided rows)": {
+                  "n": 8, "n_af": 3, "folds": [fold] if complete else [],
+                  "auroc": ({"tfidf": 0.92, "sentence_head": 0.82, "finetuned": 0.95, "blend": 0.93} if complete
+                            else {"tfidf": 0.92, "sentence_head": 0.82})}}
+    return {"script": "benchmarks/finetune_head.py", "format": 1, "complete": complete, "n": 20, "n_af": 8,
+            "epochs": 3, "command": "python benchmarks/finetune_head.py --epochs 3", "cpu_count": 2,
+            "settings": {"max_len": 256, "overlap": 32, "pool": "lme", "batch_texts": 8, "lr": 1e-4,
+                         "head_lr": 2e-3, "weight_decay": 0.01, "seed": 0},
+            "frozen_pass_seconds": 30.0, "n_windows": 40, "saved_bytes": 4731988, "protocols": protos}
+
+
+def _render(tmp_path, results: dict):
+    doc, res = tmp_path / "b.md", tmp_path / "r.json"
+    doc.write_text("# Benchmarks\n", encoding="utf-8")
+    res.write_text(json.dumps(results), encoding="utf-8")
+    r = subprocess.run([sys.executable, str(REPO / "benchmarks" / "finetune_head.py"), "--render", str(res),
+                        "--doc", str(doc)], capture_output=True, text=True, timeout=60)
+    return r, get_section(doc, "finetune_head")
+
+
+def test_finetune_script_renders_its_section_from_a_results_file(tmp_path):
+    r, section = _render(tmp_path, _finetune_results(complete=True))
+    assert r.returncode == 0, r.stderr
+    assert "| leave-one-style-out | 12 (5) | 0.9100 | 0.8100 | 0.7100 | 0.8600 |" in section
+    assert "3 epochs" in section and "256-token windows" in section and "4.7 MB (4731988 bytes)" in section
+    assert "2 fine-tunes on 14 training scratchpads each, 12–14 s per fine-tune" in section
+    # the fine-tuned head beats TF-IDF on the origin protocol here: the section must not claim otherwise
+    assert "It is not shipped: TF-IDF alone" not in section and "highest on: leave-one-style-out" in section
+
+
+def test_finetune_render_marks_what_a_stopped_run_did_not_measure(tmp_path):
+    r, section = _render(tmp_path, _finetune_results(complete=False))
+    assert r.returncode == 0, r.stderr
+    assert "| leave-one-origin-out (development, decided rows) | 8 (3) | 0.9200 | 0.8200 | – | – |" in section
+    assert "stopped before it finished" in section and "no fine-tune in this run" in section
+    assert "every protocol where all methods were measured" in section
+
+
+def test_finetune_render_refuses_other_files(tmp_path):
+    r, section = _render(tmp_path, {"protocols": {}})
+    assert r.returncode != 0 and "not a results file" in r.stderr and section == ""
