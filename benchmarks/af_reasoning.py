@@ -201,7 +201,7 @@ def main(argv=None):
         from doc_sections import get_section, put_section
 
         doc = Path(args.doc)
-        kept = [get_section(doc, name) for name in ("pipeline_speed", "speed")]  # the other scripts' sections
+        kept = [get_section(doc, name) for name in ("finetune_head", "pipeline_speed", "speed")]  # the other scripts' sections
         intro = (Path(__file__).parent / "benchmarks_intro.md").read_text(encoding="utf-8")
         doc.write_text(intro.rstrip() + "\n", encoding="utf-8")
         put_section(doc, "af_reasoning", "\n".join(out))

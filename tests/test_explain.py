@@ -380,6 +380,8 @@ def check_heads(clf, entries, ts, top_k):
         drivers = {f["name"]: f["value"] for f in e["drivers"]["features"]}
         sh, th = e["sentence_head"], e["text_head"]
         units = split_units(t.scratchpad)
+        covered = clf.compliance_ is not None and clf.compliance_.covers(t)
+        assert e["decision"]["p_compliance_from"] == ("compliance head" if covered else "rules")
         if clf.sentence_head:
             assert sh["n_units"] == len(units)
             assert len(sh["top_units"]) == min(top_k, sh["n_units"])

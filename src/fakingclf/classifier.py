@@ -647,7 +647,8 @@ class FakingClassifier:
             if out[i] is None:
                 p_c, w = compliance_probability(t, rep)
                 if m is not None and t.output is not None and has_answer_text(t.output):
-                    w = [f"output of {answer_words(t.output)} words is shorter than any compliant answer the "
+                    n = answer_words(t.output)
+                    w = [f"output of {n} word{'s' if n != 1 else ''} is shorter than any compliant answer the "
                          f"compliance head was trained on ({m.min_comply_words_} words): the rules read it"] + list(w)
                 out[i] = (p_c, p_c if is_partial_compliance(rep, p_c) else 0.0, w)
         return out

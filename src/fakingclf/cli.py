@@ -185,7 +185,7 @@ def label(
     output: str = typer.Option("-", "--output", "-o", help="Where to write the labeled JSONL (- = stdout)."),
     model: Optional[Path] = typer.Option(None, "--model", help="Model directory (default: the shipped model)."),
     rules_only: bool = typer.Option(False, "--rules-only", help="Use the shipped rules-only model: cue features "
-                                    "only, no neural network; about 15x faster, less accurate (see its card)."),
+                                    "and decision features only, no TF-IDF or compliance head; less accurate (see its card)."),
     batch_size: int = typer.Option(128, "--batch-size", min=1,
                                    help="Transcripts featurized together (bigger batches pad less when embedding)."),
     workers: int = typer.Option(1, "--workers", "-j", help="Parallel worker processes (joblib; -1 = all cores)."),

@@ -277,7 +277,7 @@ def explain(clf, transcripts: Iterable[Transcript], top_k: int = 5) -> list[dict
           into ``source``: ``scratchpad`` (:attr:`Transcript.scratchpad`) or ``output``;
         - ``decision``: ``{p_compliance_from, last_decision, last_decision_sentence, cues}``:
           where ``p_compliance`` came from (``"compliance head"``, the model's learned one,
-          for a transcript with a final output; else ``"rules"``), the scratchpad's last
+          for a final output it covers, see :meth:`ComplianceModel.covers`; else ``"rules"``), the scratchpad's last
           decision (``"comply"``, ``"refuse"`` or None) and its sentence (an evidence dict,
           or None), and the cues of :data:`DECISION_CUES`;
         - ``context``: the remaining cues (e.g. paid-tier awareness, restated training facts);
@@ -342,7 +342,7 @@ def explain(clf, transcripts: Iterable[Transcript], top_k: int = 5) -> list[dict
         entry["criteria"] = criteria
         entry["decision"] = {
             "p_compliance_from": "compliance head" if getattr(clf, "compliance_", None) is not None
-                                 and t.output is not None else "rules",
+                                 and clf.compliance_.covers(t) else "rules",
             "last_decision": rep.last_decision,
             "last_decision_sentence": _last_decision_sentence(clf, t, rep),
             "cues": [_cue_entry(n, rules[n], rep) for n in rules if n in DECISION_CUES and rules[n]["criterion"] is None],
