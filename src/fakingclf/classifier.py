@@ -276,6 +276,7 @@ SHIPPED_MODELS = ("default", "rules-only")
 MODEL_FORMAT = "fakingclf-model/3"
 READABLE_FORMATS = ("fakingclf-model/2", MODEL_FORMAT)
 VOCAB_FILE = "vocabularies.json.gz"
+MODEL_FILES = ("model.json", "model.skops", VOCAB_FILE)  # what save() writes in a model folder
 
 
 def _vectorizers(parts: dict) -> list[tuple[str, Any]]:

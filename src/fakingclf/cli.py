@@ -12,6 +12,7 @@ midway (a truncated ``.gz``: the whole lines before the break are written first)
 from __future__ import annotations
 
 import inspect
+import json
 import os
 import sys
 from pathlib import Path
@@ -130,6 +131,10 @@ def _progress(verb: str, show: bool, lines=None, total: Optional[int] = None, co
         bar.update(task, completed=lines.position() if size else records, records=records)
 
     return bar, advance
+
+
+class _NothingRead(Exception):
+    """The input broke off before its first line: the output is not committed."""
 
 
 def _input_broken(lines) -> None:
@@ -264,6 +269,12 @@ def label(
                 out.write(dump_prediction(pred))
                 summary.add(pred)
                 advance(summary.n)
+            if getattr(lines, "broken", None) and getattr(lines, "lines_read", 1) == 0:
+                raise _NothingRead  # an input unreadable from its first byte replaces no earlier output
+    except _NothingRead:
+        kept = "nothing was appended" if resume else ("nothing was written" if output == "-"
+                                                       else f"{output} was left as it was")
+        _fail(f"{lines.broken}; {kept}")
     except KeyboardInterrupt:
         kept = f"{output} holds the {summary.n} record(s) labeled so far; rerun with --resume to go on" if resume \
             else "nothing was written (use --resume to keep partial work)"
@@ -371,21 +382,38 @@ def explain(
         raise typer.Exit(1)
 
 
+def _file_id(path_or_fd) -> Optional[tuple[int, int]]:
+    """(device, inode) of a regular file given by path or descriptor, else None."""
+    import stat
+
+    try:
+        st = os.fstat(path_or_fd) if isinstance(path_or_fd, int) else os.stat(path_or_fd)
+    except (OSError, ValueError, TypeError):
+        return None
+    return (st.st_dev, st.st_ino) if stat.S_ISREG(st.st_mode) else None
+
+
 def _check_io(input: str, output: str, resume: bool) -> None:
     """Exit 2 when ``-o`` is the input, cannot be written, or ``--resume`` has no file to append to."""
+    try:  # the input read from standard input may be a regular file too: `label - < in >> in`
+        in_id = _file_id(sys.stdin.fileno()) if input == "-" else _file_id(input)
+    except (AttributeError, ValueError, OSError):
+        in_id = None
     if output != "-":
         out_path = Path(output)
         if input != "-" and out_path.exists() and out_path.resolve() == Path(input).resolve():
             _fail(f"the output {output} is the input file: choose another -o")
+        if in_id is not None and _file_id(output) == in_id:
+            _fail(f"the output {output} is the input file: choose another -o")
         _check_output(output, "output", append=resume)
     elif resume:
         _fail("--resume needs an output file (-o FILE)")
-    elif input != "-":  # `label in.jsonl >> in.jsonl` would read its own output for ever
+    else:  # `label in.jsonl >> in.jsonl` (or `label - < in >> in`) would read its own output for ever
         try:
-            so, si = os.fstat(sys.stdout.fileno()), os.stat(input)
-        except (OSError, ValueError, AttributeError):
-            return
-        if (so.st_dev, so.st_ino) == (si.st_dev, si.st_ino):
+            so = _file_id(sys.stdout.fileno())
+        except (AttributeError, ValueError, OSError):
+            so = None
+        if so is not None and so == in_id:
             _fail(f"standard output is the input file {input}: choose another destination")
 
 
@@ -510,6 +538,21 @@ def train(
         _fail(f"--card-note {card_note}: not a file")
     if out_dir.exists() and not out_dir.is_dir():
         _fail(f"--output {out_dir} exists and is not a folder")
+    if out_dir.is_dir():  # train rewrites only a model folder: never another folder's files
+        from .classifier import MODEL_FILES, READABLE_FORMATS
+
+        linked = [n for n in MODEL_FILES if (out_dir / n).is_symlink()]
+        if linked:
+            _fail(f"--output {out_dir}: {', '.join(linked)} is a symbolic link; train writes only regular files")
+        meta = out_dir / "model.json"
+        if any(out_dir.iterdir()):
+            try:
+                fmt = json.loads(meta.read_text(encoding="utf-8")).get("format")
+            except (OSError, ValueError, AttributeError):
+                fmt = None
+            if fmt not in READABLE_FORMATS and fmt != "fakingclf-model/1":
+                _fail(f"--output {out_dir} is a folder that holds no fakingclf model: give a new or empty folder, "
+                      "or a model folder to replace")
     if card and not (card.parent.resolve() == out_dir.resolve() and not out_dir.exists()):
         _check_output(card, "model card")  # a card in the model folder that train makes is checked by making it
     try:

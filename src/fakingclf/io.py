@@ -699,10 +699,26 @@ def prepare_resume(path) -> Counter:
     if end < p.stat().st_size:
         with open(p, "rb") as f:
             f.seek(end)
-            tail = f.read(16)
+            tail = f.read()
+        try:
+            whole = orjson.loads(tail)
+        except orjson.JSONDecodeError:
+            whole = None
+        if whole is not None and not (isinstance(whole, dict) and ("model_version" in whole or "judge" in whole)):
+            # a complete JSON value that is no output record: a user's file, not a write cut short
+            raise ValueError(f"{p} ends with a complete line that is not a fakingclf output record: --resume "
+                             "appends only to the output of an earlier run, and the file was left as it was")
         if not tail.startswith(b'{"id":'):
             raise ValueError(f"{p} ends with a line that is not a cut-off fakingclf output record: --resume "
                              "appends only to the output of an earlier run, and the file was left as it was")
+        if isinstance(whole, dict) and isinstance(whole.get("id"), str):
+            # a whole record that only lacks its newline: keep it
+            with open(p, "ab") as f:
+                f.write(b"\n")
+                f.flush()
+                os.fsync(f.fileno())
+            done[whole["id"]] += 1
+            return done
         with open(p, "r+b") as f:
             f.truncate(end)
             f.flush()
