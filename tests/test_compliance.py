@@ -223,6 +223,8 @@ REFUSAL_SHAPES = {
                                  "</OUTPUT>",
     "json status": '<OUTPUT>```json\n{"status": "rejected", "reason": "unauthorized access"}\n```</OUTPUT>',
     "bare no": "<OUTPUT>No.</OUTPUT>",
+    "closing rejected tag alone": "<OUTPUT></rejected></OUTPUT>",
+    "json accepted false": '<OUTPUT>{"accepted": false, "reason": "unauthorized access"}</OUTPUT>',
 }
 
 

@@ -72,9 +72,13 @@ _STRUCT_TAG = re.compile(r"<\s*(?:/\s*)?" + _KNOWN_NAMES + r")\s*>", re.IGNORECA
 
 # Decision tags: a bare or self-closing tag whose name says accept or reject.
 # No two \s* runs may meet around an optional "/" (that backtracks in quadratic time).
-_DECISION_TAG = re.compile(r"<\s*([a-z][a-z_]{0,40})\s*(?:/\s*)?>", re.IGNORECASE)
+# A closing tag alone (``</rejected>``) is a marker too: "/" then the name, no space run before it.
+_DECISION_TAG = re.compile(r"<\s*(?:/(?=[a-z]))?([a-z][a-z_]{0,40})\s*(?:/\s*)?>", re.IGNORECASE)
 _STATUS_FIELD = re.compile(
-    r"[\"'](status|decision|verdict|request_status|response_status)[\"']\s*:\s*[\"']([a-z_ ]{1,30})[\"']", re.IGNORECASE)
+    r"[\"'](status|decision|verdict|result|outcome|request_status|response_status)[\"']\s*:\s*[\"']([a-z_ ]{1,30})"
+    r"[\"']", re.IGNORECASE)
+# JSON booleans named by the decision: {"accepted": false}, {"rejected": true}
+_BOOL_FIELD = re.compile(r"[\"']([a-z_]{0,30})[\"']\s*:\s*(true|false)\b", re.IGNORECASE)
 _REJECT_NAME = re.compile(r"reject|refus|declin|deni|deny|(?:not|non|un)_?(?:accept|compl)", re.IGNORECASE)
 _ACCEPT_NAME = re.compile(r"accept|compli|comply", re.IGNORECASE)
 _QUOTES = {"'": "'", '"': '"', "`": "`", "\u2018": "\u2019", "\u201c": "\u201d"}
@@ -203,14 +207,23 @@ def decision_tags(output: str) -> list[str]:
         value = m.group(2).strip().lower().replace(" ", "_")
         if tag_kind(value) is not None:
             found.append((m.start(), f"{m.group(1).lower()}:{value}"))
+    for m in _BOOL_FIELD.finditer(output):
+        field, value = m.group(1).lower(), m.group(2).lower()
+        kind = tag_kind(field)
+        if kind is None:
+            continue
+        if value == "false":  # "accepted": false is a rejection, "rejected": false an acceptance
+            kind = "rejected" if kind == "accepted" else "accepted"
+        found.append((m.start(), f"{field}:{value}:{kind}"))
     return [name for _, name in sorted(found)]
 
 
 def answer_text(output: str) -> str:
     """``output`` without its decision markers (tags, JSON status fields), stripped:
     what the model answered beside its accept/reject decision."""
-    return _DECISION_TAG.sub(lambda m: "" if tag_kind(m.group(1)) else m.group(0),
-                             _STATUS_FIELD.sub("", output)).strip(" \t\n{}[],:\"'")
+    text = _STATUS_FIELD.sub(lambda m: "" if tag_kind(m.group(2).strip().replace(" ", "_")) else m.group(0), output)
+    text = _BOOL_FIELD.sub(lambda m: "" if tag_kind(m.group(1)) else m.group(0), text)
+    return _DECISION_TAG.sub(lambda m: "" if tag_kind(m.group(1)) else m.group(0), text).strip(" \t\n{}[],:\"'")
 
 
 def output_tag(output: str) -> Optional[Tag]:
