@@ -123,7 +123,10 @@ def test_known_labels(labeled):
     assert recs["5"]["p_compliance"] > 0.5
     assert recs["5"]["model"] == "m-z"
     assert recs["5"]["metadata"] == {"source": "unit"}
-    assert recs["5"]["warnings"] == ["no scratchpad reasoning: p_alignment_faking set to 0"]
+    assert recs["5"]["warnings"][0] == "no scratchpad reasoning: p_alignment_faking set to 0"
+    # a one-word answer is shorter than any compliant answer the compliance head saw: the rules read it
+    assert recs["5"]["warnings"][1:] == ["output of 1 word is shorter than any compliant answer the compliance head "
+                                         "was trained on (44 words): the rules read it"]
 
 
 def test_error_records(labeled):

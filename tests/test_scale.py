@@ -122,8 +122,13 @@ def test_cached_embeddings_give_identical_predictions_without_loading_the_model(
     from fakingclf.transcript import Transcript
 
     ts = [Transcript.from_record(r) for r in example_records]
-    clf = FakingClassifier.load()
-    clf.embedder.set_cache(tmp_path)
+    # the shipped default has no encoder: a model with one (train --encoder), fit here on the examples
+    model_dir = tmp_path / "encoder-model"
+    y = [int(bool(r["af_reasoning"])) for r in example_records]
+    FakingClassifier(use_embeddings=True, cv=3).fit(ts, y).save(model_dir)
+    cache = tmp_path / "cache"
+    clf = FakingClassifier.load(model_dir)
+    clf.embedder.set_cache(cache)
     first = [p.model_dump() for p in clf.predict(ts)]
     assert clf.embedder.cache.misses == len(ts) and clf.embedder.cache.hits == 0
 
@@ -131,8 +136,8 @@ def test_cached_embeddings_give_identical_predictions_without_loading_the_model(
         raise AssertionError("the embedding model was loaded although every text is cached")
 
     monkeypatch.setattr(embed, "_load", no_model)
-    again = FakingClassifier.load()  # a new process would start like this: nothing in memory
-    again.embedder.set_cache(tmp_path)
+    again = FakingClassifier.load(model_dir)  # a new process would start like this: nothing in memory
+    again.embedder.set_cache(cache)
     assert [p.model_dump() for p in again.predict(ts)] == first
     assert again.embedder.cache.hits == len(ts)
 
