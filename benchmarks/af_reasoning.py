@@ -77,6 +77,24 @@ def protocol_splits(source: np.ndarray, origin: np.ndarray, group: np.ndarray, s
     return out
 
 
+def load_set(shared: Path) -> dict:
+    """The training set built from ``shared`` (``data/shared_training_set.py``) with what every
+    benchmark reads from it: ``rows``, ``ts`` (Transcripts), ``y`` (1 = alignment faking),
+    ``source``, ``origin``, ``group`` and ``pattern`` (arrays, one per row), ``texts`` (the
+    scratchpads) and ``folds`` (:func:`protocol_splits`)."""
+    rows = build(Path(shared))
+    ts = [Transcript.from_record(dict(r)) for r in rows]
+    d = {"rows": rows, "ts": ts,
+         "y": np.array([r["label"] == "alignment_faking" for r in rows], dtype=int),
+         "source": np.array([r["source"] for r in rows]),
+         "origin": np.array([r["origin"] for r in rows]),
+         "group": np.array([str(r["group"]) for r in rows]),
+         "pattern": np.array([r.get("pattern") or "" for r in rows]),
+         "texts": [t.scratchpad for t in ts]}
+    d["folds"] = protocol_splits(d["source"], d["origin"], d["group"])
+    return d
+
+
 def oof(fit_predict, n: int, folds) -> np.ndarray:
     """Scores of each test fold from a model fit on its training rows (NaN where not tested)."""
     p = np.full(n, np.nan)
@@ -129,15 +147,9 @@ def main(argv=None):
         sys.exit(f"shared data not found in {args.shared}")
 
     t0 = time.time()
-    rows = build(Path(args.shared))
-    ts = [Transcript.from_record(dict(r)) for r in rows]
-    y = np.array([r["label"] == "alignment_faking" for r in rows], dtype=int)
-    source = np.array([r["source"] for r in rows])
-    origin = np.array([r["origin"] for r in rows])
-    group = np.array([str(r["group"]) for r in rows])
-    pattern = np.array([r.get("pattern") or "" for r in rows])
-    texts = [t.scratchpad for t in ts]
-    folds = protocol_splits(source, origin, group)
+    data = load_set(Path(args.shared))
+    rows, ts, y, origin, group, pattern, texts, folds = (
+        data[k] for k in ("rows", "ts", "y", "origin", "group", "pattern", "texts", "folds"))
     results: dict = {"n": len(rows), "protocols": {}, "compliance": {}}
     sections = set(args.sections.split(","))
     out: list[str] = []

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from fakingclf.combine import compliance_probability, is_partial_compliance
-from fakingclf.compliance import ComplianceModel, compliance_labels
+from fakingclf.compliance import ComplianceModel, _decide, compliance_labels
 from fakingclf.cues import CueDetector
 
 
@@ -66,11 +66,10 @@ def compliance_section(rows: list[dict], ts: list, folds: dict, **params) -> tup
             tested += rule_te
             if not te:
                 continue
-            P = m.predict_proba([ts[i] for i in te], [reps[i] for i in te])
-            for i, (_p_refusal, p_full, p_part) in zip(te, P):
-                # the library's decision (FakingClassifier.predict): refusal when p_compliance < 0.5,
-                # else partial when partial is at least as likely as full compliance
-                pred[i] = "refusal" if p_full + p_part < 0.5 else ("partial" if p_part >= p_full else "compliance")
+            # the library's decision (FakingClassifier.predict): refusal when p_compliance < 0.5,
+            # else partial when partial is at least as likely as full compliance
+            for i, lab in zip(te, _decide(m.predict_proba([ts[i] for i in te], [reps[i] for i in te]))):
+                pred[i] = str(lab)
             tested += te
         if not tested:
             continue

@@ -76,10 +76,8 @@ def measure(args) -> dict:
     torch.set_num_threads(1)
     sys.path.insert(0, str(REPO / "data"))
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from af_reasoning import protocol_splits
-    from shared_training_set import build
+    from af_reasoning import load_set
 
-    from fakingclf import Transcript
     from fakingclf.baselines import bag_of_words
     from fakingclf.classifier import FakingClassifier, Features
     from fakingclf.embed import Embedder
@@ -90,15 +88,10 @@ def measure(args) -> dict:
     def log(msg):
         print(f"[{time.time() - t0:6.0f} s] {msg}", file=sys.stderr, flush=True)
 
-    rows = build(Path(args.shared))
-    ts = [Transcript.from_record(dict(r)) for r in rows]
-    y = np.array([r["label"] == "alignment_faking" for r in rows], dtype=int)
-    source = np.array([r["source"] for r in rows])
-    origin = np.array([r["origin"] for r in rows])
-    group = np.array([str(r["group"]) for r in rows])
-    texts = [t.scratchpad for t in ts]
+    data = load_set(Path(args.shared))
+    rows, y, origin, texts = data["rows"], data["y"], data["origin"], data["texts"]
     wanted = [PROTOCOLS[k] for k in args.protocols.split(",")]
-    folds = {k: v for k, v in protocol_splits(source, origin, group).items() if k in wanted}
+    folds = {k: v for k, v in data["folds"].items() if k in wanted}
     log(f"{len(rows)} rows, {int(y.sum())} alignment faking")
 
     enc = WindowEncoder()

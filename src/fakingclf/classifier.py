@@ -633,7 +633,7 @@ class FakingClassifier:
         cues when it complied.
         """
         out: list = [None] * len(transcripts)
-        from .compliance import answer_words, has_answer_text
+        from .compliance import answer_words
 
         # an output with no words beyond its tags gives the learned head nothing to read, and one
         # shorter than any compliant answer it was trained on is outside what it learned: the rules
@@ -647,8 +647,8 @@ class FakingClassifier:
         for i, (t, rep) in enumerate(zip(transcripts, reports)):
             if out[i] is None:
                 p_c, w = compliance_probability(t, rep)
-                if m is not None and t.output is not None and has_answer_text(t.output):
-                    n = answer_words(t.output)
+                n = answer_words(t.output)  # 0 without an output or with tags only
+                if m is not None and n:
                     w = [f"output of {n} word{'s' if n != 1 else ''} is shorter than any compliant answer the "
                          f"compliance head was trained on ({m.min_comply_words_} words): the rules read it"] + list(w)
                 out[i] = (p_c, p_c if is_partial_compliance(rep, p_c) else 0.0, w)

@@ -382,39 +382,33 @@ def explain(
         raise typer.Exit(1)
 
 
-def _file_id(path_or_fd) -> Optional[tuple[int, int]]:
-    """(device, inode) of a regular file given by path or descriptor, else None."""
+def _file_id(where) -> Optional[tuple[int, int]]:
+    """(device, inode) of the regular file at a path, or behind a stream (``sys.stdin``…);
+    None for anything else (no such file, a pipe, a terminal, a closed stream)."""
     import stat
 
     try:
-        st = os.fstat(path_or_fd) if isinstance(path_or_fd, int) else os.stat(path_or_fd)
-    except (OSError, ValueError, TypeError):
+        st = os.stat(where) if isinstance(where, (str, os.PathLike)) else os.fstat(where.fileno())
+    except (OSError, ValueError, AttributeError):
         return None
     return (st.st_dev, st.st_ino) if stat.S_ISREG(st.st_mode) else None
 
 
 def _check_io(input: str, output: str, resume: bool) -> None:
     """Exit 2 when ``-o`` is the input, cannot be written, or ``--resume`` has no file to append to."""
-    try:  # the input read from standard input may be a regular file too: `label - < in >> in`
-        in_id = _file_id(sys.stdin.fileno()) if input == "-" else _file_id(input)
-    except (AttributeError, ValueError, OSError):
-        in_id = None
+    # the input read from standard input may be a regular file too: `label - < in >> in`
+    in_id = _file_id(sys.stdin if input == "-" else input)
     if output != "-":
         out_path = Path(output)
-        if input != "-" and out_path.exists() and out_path.resolve() == Path(input).resolve():
-            _fail(f"the output {output} is the input file: choose another -o")
-        if in_id is not None and _file_id(output) == in_id:
+        same_path = input != "-" and out_path.exists() and out_path.resolve() == Path(input).resolve()
+        if same_path or (in_id is not None and _file_id(output) == in_id):
             _fail(f"the output {output} is the input file: choose another -o")
         _check_output(output, "output", append=resume)
     elif resume:
         _fail("--resume needs an output file (-o FILE)")
-    else:  # `label in.jsonl >> in.jsonl` (or `label - < in >> in`) would read its own output for ever
-        try:
-            so = _file_id(sys.stdout.fileno())
-        except (AttributeError, ValueError, OSError):
-            so = None
-        if so is not None and so == in_id:
-            _fail(f"standard output is the input file {input}: choose another destination")
+    elif in_id is not None and _file_id(sys.stdout) == in_id:
+        # `label in.jsonl >> in.jsonl` (or `label - < in >> in`) would read its own output for ever
+        _fail(f"standard output is the input file {input}: choose another destination")
 
 
 def _field_mapping(text_field, id_field, tier_field, output_field, reasoning_field, bare_text) -> dict[str, str]:

@@ -35,6 +35,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from .cues import CueReport
+from .formats.markup import remove_drafts
 from .transcript import Transcript
 
 __all__ = ["COMPLIANCE_CLASSES", "DENSE_FEATURES", "ComplianceModel", "compliance_labels", "has_answer_text"]
@@ -54,7 +55,6 @@ _REFUSAL_OPENING = re.compile(
     re.I,
 )
 _WORD = re.compile(r"[a-z]{3,}")
-_DRAFT = re.compile(r"<\s*DRAFT_OUTPUT\s*>.*?(?:<\s*/\s*DRAFT_OUTPUT\s*>|$)", re.I | re.S)
 # how the scratchpad's plan says the answer falls short of the request (a compromise, a
 # diluted or merely apparent answer)
 _PLAN_SHORTFALL = re.compile(
@@ -140,7 +140,7 @@ def output_view(output: str, head: int = 1500, tail: int = 500) -> str:
 def plan_text(scratchpad: str, chars: int = 1500) -> str:
     """The scratchpad's last ``chars`` characters once its ``<DRAFT_OUTPUT>`` blocks are
     removed: where the plan for the answer is, without the draft answer itself."""
-    return _DRAFT.sub(" ", scratchpad or "")[-chars:]
+    return remove_drafts(scratchpad or "")[-chars:]
 
 
 def dense_features(transcripts: Sequence[Transcript], reports: Sequence[CueReport]) -> np.ndarray:

@@ -158,21 +158,26 @@ def _sentence_head(clf, t: Transcript, units_emb: np.ndarray, top_k: int) -> Opt
     scores = clf.head_.decision_function(units_emb) if len(units_emb) else np.zeros(0)
     if len(texts) != len(scores):  # the embeddings came from another split: report scores without text
         texts = [None] * len(scores)
-    spans = _locate_units(t.scratchpad, [u or "" for u in texts])
-    order = np.argsort(-scores, kind="stable")[:top_k]
+    return {
+        "n_units": int(len(scores)),
+        "pooled": float(np.sort(scores)[-3:].mean()) if len(scores) else 0.0,
+        "pooling": "mean of the 3 highest unit scores (log-odds)",
+        "top_units": _top_units(t.scratchpad, texts, scores, top_k),
+    }
+
+
+def _top_units(scratchpad: str, texts: Sequence[Optional[str]], scores: np.ndarray, top_k: int) -> list[dict[str, Any]]:
+    """The ``top_k`` highest-scoring units, best first, as ``{rank, unit, score, text, start, end,
+    source}`` with offsets into ``scratchpad`` (None where a unit could not be located)."""
+    spans = _locate_units(scratchpad, [u or "" for u in texts])
     top = []
-    for rank, i in enumerate(order, 1):
+    for rank, i in enumerate(np.argsort(-scores, kind="stable")[:top_k], 1):
         span = spans[i]
         top.append({
             "rank": rank, "unit": int(i), "score": float(scores[i]), "text": texts[i],
             "start": span[0] if span else None, "end": span[1] if span else None, "source": "scratchpad",
         })
-    return {
-        "n_units": int(len(scores)),
-        "pooled": float(np.sort(scores)[-3:].mean()) if len(scores) else 0.0,
-        "pooling": "mean of the 3 highest unit scores (log-odds)",
-        "top_units": top,
-    }
+    return top
 
 
 class _TextHead:
@@ -214,17 +219,7 @@ class _TextHead:
         from .embed import split_units
 
         units = split_units(text)
-        if not units:
-            return []
-        scores = self.pipeline.decision_function(units)
-        spans = _locate_units(text, units)
-        out = []
-        for rank, i in enumerate(np.argsort(-scores, kind="stable")[:top_k], 1):
-            span = spans[i]
-            out.append({"rank": rank, "unit": int(i), "score": float(scores[i]), "text": units[i],
-                        "start": span[0] if span else None, "end": span[1] if span else None,
-                        "source": "scratchpad"})
-        return out
+        return _top_units(text, units, self.pipeline.decision_function(units), top_k) if units else []
 
 
 def _feature_values(clf, F) -> np.ndarray:
@@ -512,15 +507,18 @@ def render(entry: dict[str, Any], top_k: int = 5, quote_width: int = 160):
         parts.append(Text.from_markup("[dim]other cues:[/dim] " + ", ".join(
             f"{escape(c['name'])} {c['score']:.2f}" for c in sorted(fired, key=lambda x: -x["score"]))))
 
-    sh = entry.get("sentence_head")
-    if sh is not None:
-        t = Table(box=box.SIMPLE_HEAD, expand=True, title=f"sentence head: top {min(top_k, sh['n_units'])} of "
-                  f"{sh['n_units']} sentences (pooled {sh['pooled']:+.2f})", title_justify="left", title_style="bold")
+    def sentences(title: str, units: list) -> Table:
+        t = Table(box=box.SIMPLE_HEAD, expand=True, title=title, title_justify="left", title_style="bold")
         t.add_column("score", justify="right", no_wrap=True)
         t.add_column("sentence", ratio=1)
-        for u in sh["top_units"][:top_k]:
+        for u in units[:top_k]:
             t.add_row(f"{u['score']:+.2f}", q(u["text"]))
-        parts.append(t)
+        return t
+
+    sh = entry.get("sentence_head")
+    if sh is not None:
+        parts.append(sentences(f"sentence head: top {min(top_k, sh['n_units'])} of {sh['n_units']} sentences "
+                               f"(pooled {sh['pooled']:+.2f})", sh["top_units"]))
 
     if sh is None and entry.get("text_head") is None:
         parts.append(Text.from_markup("[dim]this model has no sentence head and no TF-IDF head[/dim]"))
@@ -533,13 +531,8 @@ def render(entry: dict[str, Any], top_k: int = 5, quote_width: int = 160):
                                       f"pushed it most, coefficient × tf-idf)\n  toward faking: "
                                       f"{terms(th['toward_faking'])}\n  against: {terms(th['against_faking'])}"))
         if th.get("top_sentences"):
-            t = Table(box=box.SIMPLE_HEAD, expand=True, title="TF-IDF head: the sentences it scores highest, each "
-                      "read alone (log-odds)", title_justify="left", title_style="bold")
-            t.add_column("score", justify="right", no_wrap=True)
-            t.add_column("sentence", ratio=1)
-            for u in th["top_sentences"][:top_k]:
-                t.add_row(f"{u['score']:+.2f}", q(u["text"]))
-            parts.append(t)
+            parts.append(sentences("TF-IDF head: the sentences it scores highest, each read alone (log-odds)",
+                                   th["top_sentences"]))
 
     dr = entry["drivers"]
     t = Table(box=box.SIMPLE_HEAD, expand=True, title=f"what drove p_alignment_faking: the top {top_k} of "

@@ -218,6 +218,12 @@ def decision_tags(output: str) -> list[str]:
     return [name for _, name in sorted(found)]
 
 
+def remove_drafts(text: str, repl: str = " ") -> str:
+    """``text`` with every ``<DRAFT_OUTPUT>`` block (an unclosed one runs to the end)
+    replaced by ``repl``."""
+    return _DRAFT.sub(repl, text)
+
+
 def answer_text(output: str) -> str:
     """``output`` without its decision markers (tags, JSON status fields), stripped:
     what the model answered beside its accept/reject decision."""
