@@ -676,9 +676,13 @@ def test_tier_value_is_read_from_the_innermost_tag():
 
 
 def _seconds(fn, *args) -> float:
-    t0 = time.perf_counter()
-    fn(*args)
-    return time.perf_counter() - t0
+    """Best of three runs: one run can take a full garbage collection of the process (0.1-0.2 s here)."""
+    best = float("inf")
+    for _ in range(3):
+        t0 = time.perf_counter()
+        fn(*args)
+        best = min(best, time.perf_counter() - t0)
+    return best
 
 
 def test_sentence_splitting_is_linear(cue_detector):

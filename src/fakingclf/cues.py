@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from typing import Iterable, Optional, Sequence
@@ -30,6 +30,7 @@ from typing import Iterable, Optional, Sequence
 import numpy as np
 from pydantic import BaseModel, Field
 
+from .atoms import AtomEngine, Sentence
 from .transcript import Transcript
 
 __all__ = ["Evidence", "CueHit", "CueReport", "CueDetector", "load_rules", "mask_drafts", "looks_english", "MAX_CHARS"]
@@ -139,6 +140,10 @@ def load_rules(path: Optional[str] = None) -> list[_Rule]:
 MAX_CHARS = 5_000_000  # longest text the cue detector reads (spaCy's default is 1,000,000)
 
 
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
+_ASCII_LETTER = re.compile(r"[A-Za-z]")
+
+
 def looks_english(text: str, min_share: float = 0.08) -> bool:
     """Whether ``text`` looks like English.
 
@@ -149,9 +154,12 @@ def looks_english(text: str, min_share: float = 0.08) -> bool:
     """
     from spacy.lang.en.stop_words import STOP_WORDS
 
-    letters = [c for c in text if c.isalpha()]
-    if len(letters) >= 40 and sum(c.isascii() for c in letters) / len(letters) < 0.5:
-        return False  # mostly a non-Latin script
+    if not text.isascii():  # (an ASCII text's letters are all Latin: no need to count them)
+        foreign = sum(map(str.isalpha, _NON_ASCII.findall(text)))
+        if foreign:
+            latin = len(text) - len(_ASCII_LETTER.sub("", text))
+            if latin + foreign >= 40 and latin / (latin + foreign) < 0.5:
+                return False  # mostly a non-Latin script
     words = re.findall(r"[^\W\d_]+", text.lower())
     if len(words) < 20:
         return True
@@ -159,12 +167,40 @@ def looks_english(text: str, min_share: float = 0.08) -> bool:
 
 
 @lru_cache(maxsize=1)
-def _nlp():
-    import spacy
-    from spacy.language import Language
+def _lemma_table():
     from spacy.lookups import load_lookups
 
-    table = load_lookups("en", ["lemma_lookup"]).get_table("lemma_lookup")
+    return load_lookups("en", ["lemma_lookup"]).get_table("lemma_lookup")
+
+
+def _atom_patterns() -> list[dict]:
+    """The atoms of ``patterns/atoms.jsonl``, in file order."""
+    patterns = []
+    text = resources.files("fakingclf").joinpath("patterns/atoms.jsonl").read_text("utf-8")
+    for n, line in enumerate(text.splitlines(), 1):
+        if line.strip():
+            try:
+                patterns.append(json.loads(line))
+            except json.JSONDecodeError as e:  # pragma: no cover - data file is tested
+                raise ValueError(f"patterns/atoms.jsonl line {n}: {e}") from e
+    return patterns
+
+
+def _blank():
+    import spacy
+
+    nlp = spacy.blank("en")
+    nlp.max_length = MAX_CHARS  # no parser or tagger: memory grows linearly with length
+    nlp.add_pipe("sentencizer")
+    return nlp
+
+
+@lru_cache(maxsize=1)
+def _nlp():
+    """The reference pipeline: spaCy's ``SpanRuler`` over the atoms (``engine="spacy"``)."""
+    from spacy.language import Language
+
+    table = _lemma_table()
 
     if not Language.has_factory("fakingclf_lines"):
 
@@ -195,26 +231,23 @@ def _nlp():
                 tok.lemma_ = table.get(low, low)
             return doc
 
-    nlp = spacy.blank("en")
-    nlp.max_length = MAX_CHARS  # no parser or tagger: memory grows linearly with length
-    nlp.add_pipe("sentencizer")
+    nlp = _blank()
     nlp.add_pipe("fakingclf_lines")
     ruler = nlp.add_pipe(
         "span_ruler",
         config={"spans_key": "atoms", "phrase_matcher_attr": "LOWER", "overwrite": False, "validate": True},
     )
-    patterns = []
-    text = resources.files("fakingclf").joinpath("patterns/atoms.jsonl").read_text("utf-8")
-    for n, line in enumerate(text.splitlines(), 1):
-        if line.strip():
-            try:
-                patterns.append(json.loads(line))
-            except json.JSONDecodeError as e:  # pragma: no cover - data file is tested
-                raise ValueError(f"patterns/atoms.jsonl line {n}: {e}") from e
-    ruler.add_patterns(patterns)
+    ruler.add_patterns(_atom_patterns())
     # Lemmas go in after the patterns are compiled: phrase patterns only need LOWER.
     nlp.add_pipe("fakingclf_lemmas", before="span_ruler")
     return nlp
+
+
+@lru_cache(maxsize=1)
+def _engine() -> AtomEngine:
+    """The compiled atom engine (``engine="compiled"``, the default), built once per process."""
+    table = _lemma_table()
+    return AtomEngine(_blank(), _atom_patterns(), lemma=lambda low: table.get(low, low))
 
 
 _DRAFT_BLOCK = re.compile(r"<\s*DRAFT_OUTPUT\s*>.*?(?:<\s*/\s*DRAFT_OUTPUT\s*>|$)", re.IGNORECASE | re.DOTALL)
@@ -275,12 +308,17 @@ class CueReport(BaseModel):
         return h.score if h else 0.0
 
 
-@dataclass
-class _Sent:
-    start: int
-    end: int
-    text: str
-    labels: set = field(default_factory=set)
+_Sent = Sentence
+
+
+def _label_index(sents: Sequence[_Sent]) -> dict[str, list[int]]:
+    """Atom label -> indices of the sentences holding it, ascending."""
+    index: dict[str, list[int]] = {}
+    for k, s in enumerate(sents):
+        for label in s.labels:
+            index.setdefault(label, []).append(k)
+    return index
+ENGINES = ("compiled", "spacy")
 
 
 class CueDetector:
@@ -291,6 +329,16 @@ class CueDetector:
     rules_path : str, optional
         A ``cues.json`` of your own; the package's rules when omitted. The atom
         patterns are always the package's ``patterns/atoms.jsonl``.
+    engine : {"compiled", "spacy"}
+        How the atoms are found: ``"compiled"`` (default), one pass per text through
+        :class:`fakingclf.atoms.AtomEngine`; ``"spacy"``, the reference ``SpanRuler``
+        pipeline, about 4x slower. Both give the same atoms in the same sentences
+        (``tests/test_atoms.py``).
+
+    Raises
+    ------
+    ValueError
+        If ``engine`` is not one of :data:`ENGINES`.
 
     Examples
     --------
@@ -300,7 +348,10 @@ class CueDetector:
     True
     """
 
-    def __init__(self, rules_path: Optional[str] = None):
+    def __init__(self, rules_path: Optional[str] = None, engine: str = "compiled"):
+        if engine not in ENGINES:
+            raise ValueError(f"engine must be one of {ENGINES}, not {engine!r}")
+        self.engine = engine
         self.rules_path = rules_path
         self.rules = load_rules(rules_path)
         self.cue_names = list(dict.fromkeys(r.name for r in self.rules))
@@ -356,6 +407,8 @@ class CueDetector:
             return []
         if len(text) > MAX_CHARS:
             raise ValueError(f"text of {len(text):,} characters is longer than the {MAX_CHARS:,} the cue detector reads")
+        if self.engine == "compiled":
+            return _engine().sentences(text)
         doc = _nlp()(text)
         sents = []
         index = {}
@@ -366,7 +419,7 @@ class CueDetector:
             if not trimmed:
                 continue
             index[s.start] = len(sents)
-            sents.append(_Sent(s.start_char + lead, s.start_char + lead + len(trimmed), trimmed))
+            sents.append(_Sent(s.start_char + lead, s.start_char + lead + len(trimmed), trimmed, set()))
         sent_of_token = {}
         for s in doc.sents:
             k = index.get(s.start)
@@ -392,8 +445,9 @@ class CueDetector:
         texts = {"scratchpad": transcript.scratchpad, "output": transcript.output or ""}
         sents = {"scratchpad": self.sentences(mask_drafts(texts["scratchpad"])), "output": self.sentences(texts["output"])}
         merged: dict[str, CueHit] = {}
+        index = {on: _label_index(ss) for on, ss in sents.items()}
         for rule in self.rules:
-            h = self._apply(rule, texts[rule.on], sents[rule.on], rule.on)
+            h = self._apply(rule, texts[rule.on], sents[rule.on], rule.on, index[rule.on])
             if h is None:
                 continue
             prev = merged.get(h.name)
@@ -424,7 +478,7 @@ class CueDetector:
         return [self.detect(t) for t in transcripts]
 
     @staticmethod
-    def _apply(rule: _Rule, text: str, sents: list[_Sent], source: str) -> Optional[CueHit]:
+    def _apply(rule: _Rule, text: str, sents: list[_Sent], source: str, index: dict[str, list[int]]) -> Optional[CueHit]:
         n = max(len(text), 1)
         if rule.regex is not None:
             ms = list(rule.regex.finditer(text))
@@ -433,8 +487,10 @@ class CueDetector:
             ev = [Evidence(start=m.start(), end=m.end(), text=m.group(0), source=source) for m in ms[:3]]
             return CueHit(name=rule.name, score=1.0, count=len(ms), position=ms[-1].start() / n, evidence=ev)
         found: list[tuple[float, int, int, int]] = []  # (score, first, last, anchor sentence)
-        for k, s in enumerate(sents):
-            if not s.labels.intersection(rule.anchor) or s.labels & rule.exclude:
+        anchored = sorted({k for label in rule.anchor for k in index.get(label, ())})
+        for k in anchored:
+            s = sents[k]
+            if s.labels & rule.exclude:
                 continue
             lo = max(0, k - rule.window)
             hi = min(len(sents), k + 1 + rule.window_after)
