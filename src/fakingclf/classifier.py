@@ -15,8 +15,11 @@ three label probabilities.
 
 Models are saved as a directory: ``model.skops`` (the fitted scikit-learn
 parts, loaded by ``skops.io`` against an explicit allow-list of types — no
-pickle) and ``model.json`` (feature names, threshold, versions, training data
-hash and cross-validated metrics).
+pickle), ``vocabularies.json.gz`` (the TF-IDF term lists), ``model.json``
+(feature names, threshold, versions, training data hash and cross-validated
+metrics) and, for a model whose parts are all linear (the rules-only model),
+``light.json``: the same fitted numbers as JSON, loaded with numpy alone so that
+labeling starts without importing scikit-learn (:mod:`fakingclf.light`).
 """
 
 from __future__ import annotations
@@ -32,6 +35,9 @@ from pydantic import BaseModel, Field
 from . import __version__
 from .combine import compliance_probability, is_partial_compliance, label_of, label_probabilities
 from .cues import CueDetector, CueHit, CueReport, looks_english
+from .light import LIGHT_FILE
+from .light import export as export_light
+from .light import load as load_light
 from .transcript import Transcript
 
 __all__ = ["FakingClassifier", "Features", "Prediction", "ModelLoadError", "SKOPS_ALLOWED_TYPES"]
@@ -276,7 +282,7 @@ SHIPPED_MODELS = ("default", "rules-only")
 MODEL_FORMAT = "fakingclf-model/3"
 READABLE_FORMATS = ("fakingclf-model/2", MODEL_FORMAT)
 VOCAB_FILE = "vocabularies.json.gz"
-MODEL_FILES = ("model.json", "model.skops", VOCAB_FILE)  # what save() writes in a model folder
+MODEL_FILES = ("model.json", "model.skops", VOCAB_FILE, LIGHT_FILE)  # what save() writes in a model folder
 
 
 def _vectorizers(parts: dict) -> list[tuple[str, Any]]:
@@ -803,6 +809,13 @@ class FakingClassifier:
         finally:
             for (_, v), h in zip(vecs, held):
                 v.vocabulary_ = h
+        light = None
+        if self.head_ is None and self.text_head_ is None and self.compliance_ is None:
+            light = export_light(self.pipeline_, self.calibrator_, d / "model.skops")
+        if light is not None:  # a linear model also loads without scikit-learn (fakingclf.light)
+            (d / LIGHT_FILE).write_text(json.dumps(light) + "\n", encoding="utf-8")
+        elif (d / LIGHT_FILE).is_file() and not (d / LIGHT_FILE).is_symlink():
+            (d / LIGHT_FILE).unlink()  # an older model's: it no longer describes this folder
         # mtime=0: the same model gives the same bytes
         with gzip.GzipFile(d / VOCAB_FILE, "wb", compresslevel=9, mtime=0) as fh:
             fh.write(json.dumps(vocab, ensure_ascii=False).encode("utf-8"))
@@ -843,8 +856,6 @@ class FakingClassifier:
             or ``model.skops`` holds a type outside :data:`SKOPS_ALLOWED_TYPES`
             (nothing from it is executed).
         """
-        import skops.io as sio
-
         import inspect
 
         d = Path(directory) if directory is not None else _default_dir()
@@ -870,6 +881,27 @@ class FakingClassifier:
         allowed = set(inspect.signature(cls.__init__).parameters) - {"self"}
         if not isinstance(params, dict) or set(params) - allowed:
             raise ModelLoadError(f"{meta_path}: 'params' must be an object with keys among {sorted(allowed)}")
+        try:
+            clf = cls(**params)
+        except (TypeError, ValueError) as e:
+            raise ModelLoadError(f"{meta_path}: bad params ({e})") from e
+        if meta.get("feature_names") != clf.feature_names:
+            raise ModelLoadError(f"{d}: its features differ from this version's cue/prototype set; retrain it")
+        light = None
+        if not (clf.sentence_head or clf.text_head):
+            try:
+                light = load_light(d)  # numpy only: no scikit-learn or skops to import (fakingclf.light)
+            except ValueError as e:
+                raise ModelLoadError(str(e)) from e
+        if light is not None:
+            if light[0].n_features_in_ != len(clf.feature_names):
+                raise ModelLoadError(f"{d}: {LIGHT_FILE} takes {light[0].n_features_in_} features but model.json "
+                                     f"names {len(clf.feature_names)}: the two files are from different models")
+            clf.pipeline_, clf.calibrator_ = light
+            clf.info_ = meta
+            return clf
+        import skops.io as sio
+
         found = _skops_types(model_path)  # reads the schema as data; refuses a non-skops file
         try:
             untrusted = sio.get_untrusted_types(file=model_path)
@@ -885,12 +917,6 @@ class FakingClassifier:
         if not isinstance(parts, dict) or "combiner" not in parts or "calibrator" not in parts:
             raise ModelLoadError(f"{model_path}: expected a {{combiner, calibrator, sentence_head, text_head}} model, "
                                  f"got {type(parts).__name__}")
-        try:
-            clf = cls(**params)
-        except (TypeError, ValueError) as e:
-            raise ModelLoadError(f"{meta_path}: bad params ({e})") from e
-        if meta.get("feature_names") != clf.feature_names:
-            raise ModelLoadError(f"{d}: its features differ from this version's cue/prototype set; retrain it")
         n_in = getattr(parts["combiner"], "n_features_in_", None)
         if n_in != len(clf.feature_names):
             raise ModelLoadError(f"{d}: model.skops takes {n_in} features but model.json names "

@@ -1,0 +1,183 @@
+"""The fitted linear parts in plain numbers, for a start-up without scikit-learn.
+
+Importing scikit-learn (scipy.stats, pandas) and ``skops.io`` (which scans every
+scikit-learn estimator at import and, through its array-API layer, imports torch)
+takes several seconds: more than labeling one transcript. A model whose parts are all
+linear — the rules-only model: a ``StandardScaler`` + ``LogisticRegression`` combiner
+and a Platt (``LogisticRegression``) or isotonic calibrator, no text or sentence head
+and no learned compliance head — is also saved as :data:`LIGHT_FILE`, the same fitted
+numbers as JSON (floats written with ``repr``, so they read back bit for bit), and
+loaded from it with numpy alone. ``tests/test_light.py`` checks that the light parts
+give scikit-learn's outputs on the shipped model.
+
+The file names the SHA-256 of the ``model.skops`` written with it, and is used only
+when that file still has that hash: a light file never outlives its model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["LIGHT_FILE", "LightScaler", "LightLogistic", "LightPipeline", "LightIsotonic", "export", "load"]
+
+LIGHT_FILE = "light.json"
+LIGHT_FORMAT = "fakingclf-light/1"
+
+
+class LightScaler:
+    """``StandardScaler.transform`` (``(X - mean_) / scale_``) from its fitted arrays."""
+
+    def __init__(self, mean: Any, scale: Any):
+        self.mean_ = np.asarray(mean, dtype=np.float64)
+        self.scale_ = np.asarray(scale, dtype=np.float64)
+        self.n_features_in_ = len(self.mean_)
+
+    def transform(self, X) -> np.ndarray:
+        """X of shape (n_samples, n_features) -> standardized, same shape."""
+        return (np.asarray(X, dtype=np.float64) - self.mean_) / self.scale_
+
+
+class LightLogistic:
+    """A binary ``LogisticRegression``'s ``decision_function`` and ``predict_proba``."""
+
+    def __init__(self, coef: Any, intercept: Any, classes: Any):
+        self.coef_ = np.asarray(coef, dtype=np.float64).reshape(1, -1)
+        self.intercept_ = np.asarray(intercept, dtype=np.float64).reshape(1)
+        self.classes_ = np.asarray(classes)
+        self.n_features_in_ = self.coef_.shape[1]
+
+    def decision_function(self, X) -> np.ndarray:
+        """Log-odds of class ``classes_[1]``, shape (n_samples,)."""
+        return np.asarray(X, dtype=np.float64) @ self.coef_[0] + self.intercept_[0]
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Shape (n_samples, 2): the probabilities of ``classes_[0]`` and ``classes_[1]``."""
+        p = 1.0 / (1.0 + np.exp(-self.decision_function(X)))
+        return np.column_stack([1.0 - p, p])
+
+
+class LightPipeline:
+    """The combiner: a scaler then a logistic regression, indexable like a scikit-learn ``Pipeline``."""
+
+    def __init__(self, scaler: LightScaler, lr: LightLogistic):
+        self.steps = [("standardscaler", scaler), ("logisticregression", lr)]
+        self.n_features_in_ = scaler.n_features_in_
+
+    def __getitem__(self, i: int):
+        return self.steps[i][1]
+
+    def decision_function(self, X) -> np.ndarray:
+        """Log-odds, shape (n_samples,)."""
+        return self[-1].decision_function(self[0].transform(X))
+
+
+class LightIsotonic:
+    """``IsotonicRegression.predict`` with ``out_of_bounds="clip"``: linear between the fitted thresholds."""
+
+    def __init__(self, x: Any, y: Any):
+        self.X_thresholds_ = np.asarray(x, dtype=np.float64)
+        self.y_thresholds_ = np.asarray(y, dtype=np.float64)
+        if len(self.X_thresholds_) != len(self.y_thresholds_) or not len(self.X_thresholds_):
+            raise ValueError("isotonic thresholds must be two non-empty lists of one length")
+
+    def predict(self, s) -> np.ndarray:
+        """Calibrated values of the scores ``s`` (shape (n,)), each in the fitted range."""
+        s = np.clip(np.asarray(s, dtype=np.float64).reshape(-1), self.X_thresholds_[0], self.X_thresholds_[-1])
+        if len(self.X_thresholds_) == 1:
+            return np.full(len(s), self.y_thresholds_[0])
+        return np.interp(s, self.X_thresholds_, self.y_thresholds_)
+
+
+def _floats(a) -> list:
+    return [float(v) for v in np.asarray(a, dtype=np.float64).reshape(-1)]
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def export(combiner, calibrator, skops_path: Path) -> dict | None:
+    """The light form of a fitted combiner and calibrator, or None when they are not both linear.
+
+    Parameters
+    ----------
+    combiner : sklearn Pipeline
+        ``StandardScaler`` then binary ``LogisticRegression``.
+    calibrator : LogisticRegression or IsotonicRegression
+        Platt scaling on one score, or isotonic with ``out_of_bounds="clip"``.
+    skops_path : Path
+        The ``model.skops`` just written; its hash goes in the file.
+    """
+    from sklearn.isotonic import IsotonicRegression
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    if not (isinstance(combiner, Pipeline) and len(combiner.steps) == 2):
+        return None
+    scaler, lr = combiner[0], combiner[-1]
+    if type(scaler) is not StandardScaler or type(lr) is not LogisticRegression or len(lr.classes_) != 2:
+        return None
+    if not (scaler.with_mean and scaler.with_std):
+        return None
+    out: dict = {
+        "format": LIGHT_FORMAT,
+        "model_skops_sha256": _sha256(skops_path),
+        "combiner": {"mean": _floats(scaler.mean_), "scale": _floats(scaler.scale_), "coef": _floats(lr.coef_),
+                     "intercept": float(lr.intercept_[0]), "classes": [int(c) for c in lr.classes_]},
+    }
+    if type(calibrator) is LogisticRegression and len(calibrator.classes_) == 2 and calibrator.coef_.size == 1:
+        out["calibrator"] = {"kind": "sigmoid", "coef": _floats(calibrator.coef_),
+                             "intercept": float(calibrator.intercept_[0]),
+                             "classes": [int(c) for c in calibrator.classes_]}
+    elif type(calibrator) is IsotonicRegression and calibrator.out_of_bounds == "clip":
+        out["calibrator"] = {"kind": "isotonic", "x": _floats(calibrator.X_thresholds_),
+                             "y": _floats(calibrator.y_thresholds_)}
+    else:
+        return None
+    return out
+
+
+def load(directory: Path) -> tuple[LightPipeline, Any] | None:
+    """(combiner, calibrator) from ``directory``'s :data:`LIGHT_FILE`, or None to load ``model.skops`` instead.
+
+    None when the file is absent or was written for another ``model.skops`` than the
+    one beside it. A file that is there and matches but cannot be read is an error.
+
+    Raises
+    ------
+    ValueError
+        If the file is not a light model of this format.
+    """
+    path = Path(directory) / LIGHT_FILE
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path}: not valid JSON ({e})") from e
+    if not isinstance(data, dict) or data.get("format") != LIGHT_FORMAT:
+        raise ValueError(f"{path}: not a {LIGHT_FORMAT} file")
+    skops_path = Path(directory) / "model.skops"
+    if not skops_path.is_file() or data.get("model_skops_sha256") != _sha256(skops_path):
+        return None  # written for another model.skops: that file decides
+    try:
+        c, k = data["combiner"], data["calibrator"]
+        combiner = LightPipeline(LightScaler(c["mean"], c["scale"]),
+                                 LightLogistic(c["coef"], c["intercept"], c["classes"]))
+        if len(combiner[0].scale_) != combiner.n_features_in_ or combiner[-1].n_features_in_ != combiner.n_features_in_:
+            raise ValueError("the combiner's arrays differ in length")
+        if k["kind"] == "sigmoid":
+            calibrator = LightLogistic(k["coef"], k["intercept"], k["classes"])
+        elif k["kind"] == "isotonic":
+            calibrator = LightIsotonic(k["x"], k["y"])
+        else:
+            raise ValueError(f"unknown calibrator kind {k['kind']!r}")
+    except (KeyError, TypeError, ValueError) as e:
+        raise ValueError(f"{path}: damaged light model ({type(e).__name__}: {e})") from e
+    return combiner, calibrator

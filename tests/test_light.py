@@ -1,0 +1,114 @@
+"""Linear models load from light.json with numpy alone and give scikit-learn's outputs."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import load_examples
+from fakingclf import FakingClassifier
+from fakingclf.classifier import ModelLoadError, shipped_model_dir
+from fakingclf.formats import read_record
+from fakingclf.light import LIGHT_FILE, LightIsotonic, LightPipeline
+
+
+@pytest.fixture(scope="module")
+def transcripts():
+    return [read_record(r) for r in load_examples()]
+
+
+def _skops_only(tmp_path, name="rules-only"):
+    """A copy of a shipped model without its light file (so it loads through skops and scikit-learn)."""
+    d = tmp_path / name
+    shutil.copytree(shipped_model_dir(name), d)
+    (d / LIGHT_FILE).unlink(missing_ok=True)
+    return d
+
+
+def test_shipped_rules_only_model_loads_light_and_matches_scikit_learn(tmp_path, transcripts):
+    light = FakingClassifier.load(shipped_model_dir("rules-only"))
+    assert isinstance(light.pipeline_, LightPipeline)
+    full = FakingClassifier.load(_skops_only(tmp_path))
+    assert type(full.pipeline_).__name__ == "Pipeline"
+    F, _ = full.featurize(transcripts)
+    np.testing.assert_allclose(light.raw_scores(F), full.raw_scores(F), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(light.proba_from_features(F), full.proba_from_features(F), rtol=1e-12, atol=1e-12)
+    ca, ia = light.contributions(F)
+    cb, ib = full.contributions(F)
+    np.testing.assert_allclose(ca, cb, rtol=1e-12, atol=1e-12)
+    assert ia == ib
+    assert [p.label for p in light.predict(transcripts)] == [p.label for p in full.predict(transcripts)]
+
+
+def test_isotonic_light_matches_scikit_learn():
+    from sklearn.isotonic import IsotonicRegression
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=200)
+    y = (rng.random(200) < 1 / (1 + np.exp(-2 * x))).astype(float)
+    iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(x, y)
+    light = LightIsotonic(iso.X_thresholds_, iso.y_thresholds_)
+    s = np.concatenate([rng.normal(scale=3, size=500), [-100, 100, x.min(), x.max()]])
+    np.testing.assert_allclose(light.predict(s), iso.predict(s), rtol=0, atol=1e-12)
+
+
+def test_save_writes_the_light_file_only_for_linear_models(tmp_path, transcripts):
+    d = _skops_only(tmp_path)
+    clf = FakingClassifier.load(d)
+    clf.save(d)
+    assert (d / LIGHT_FILE).is_file()
+    assert isinstance(FakingClassifier.load(d).pipeline_, LightPipeline)
+    default = FakingClassifier.load(shipped_model_dir("default"))
+    out = tmp_path / "default"
+    out.mkdir()
+    (out / LIGHT_FILE).write_text("{}", encoding="utf-8")  # a stale file from another model
+    default.save(out)
+    assert not (out / LIGHT_FILE).exists()  # the TF-IDF head needs scikit-learn: no light file, and the stale one gone
+
+
+def test_a_light_file_of_another_model_is_ignored(tmp_path, transcripts):
+    d = tmp_path / "m"
+    shutil.copytree(shipped_model_dir("rules-only"), d)
+    data = json.loads((d / LIGHT_FILE).read_text(encoding="utf-8"))
+    data["model_skops_sha256"] = "0" * 64
+    data["combiner"]["intercept"] += 5.0
+    (d / LIGHT_FILE).write_text(json.dumps(data), encoding="utf-8")
+    clf = FakingClassifier.load(d)
+    assert type(clf.pipeline_).__name__ == "Pipeline"  # model.skops decided
+
+
+def test_a_damaged_light_file_is_a_load_error(tmp_path):
+    d = tmp_path / "m"
+    shutil.copytree(shipped_model_dir("rules-only"), d)
+    data = json.loads((d / LIGHT_FILE).read_text(encoding="utf-8"))
+    del data["calibrator"]
+    (d / LIGHT_FILE).write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(ModelLoadError, match="damaged light model"):
+        FakingClassifier.load(d)
+    (d / LIGHT_FILE).write_text("{not json", encoding="utf-8")
+    with pytest.raises(ModelLoadError, match="not valid JSON"):
+        FakingClassifier.load(d)
+
+
+def test_rules_only_labeling_imports_neither_scikit_learn_nor_skops(tmp_path):
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps({"text": "<SCRATCHPAD_REASONING>I will comply.</SCRATCHPAD_REASONING><OUTPUT>Sure."
+                                       "</OUTPUT>"}) + "\n", encoding="utf-8")
+    code = (
+        "import sys\n"
+        "from fakingclf.cli import app\n"
+        f"sys.argv = ['fakingclf', 'label', '--rules-only', {str(src)!r}, '-o', {str(tmp_path / 'out.jsonl')!r}]\n"
+        "try:\n    app()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+        "heavy = sorted(m for m in ('sklearn', 'skops', 'scipy.stats', 'pandas', 'sentence_transformers', 'matplotlib')"
+        " if m in sys.modules)\n"
+        "print(heavy)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "[]"
+    assert json.loads((tmp_path / "out.jsonl").read_text(encoding="utf-8"))["label"] == "genuine_compliance"
