@@ -38,15 +38,20 @@ def test_speed_script_runs_and_writes_its_section(tmp_path):
     doc.write_text("# Benchmarks\n", encoding="utf-8")
     r = subprocess.run(
         [sys.executable, str(REPO / "benchmarks" / "speed.py"), str(REPO / "data" / "labeled" / "examples.jsonl"),
-         "--sizes", "20,40", "--modes", "rules", "--doc", str(doc), "--out", str(out)],
-        capture_output=True, text=True, timeout=300,
+         "--sizes", "20,40", "--modes", "tokenizer,rules", "--startup-runs", "1", "--doc", str(doc), "--out", str(out)],
+        capture_output=True, text=True, timeout=600,
     )
     assert r.returncode == 0, r.stderr
-    runs = json.loads(out.read_text())["runs"]
-    assert [(x["lines"], x["mode"]) for x in runs] == [(20, "rules"), (40, "rules")]
-    assert all(x["per_second"] > 0 and x["peak_rss_mb"] > 50 for x in runs)
+    results = json.loads(out.read_text())
+    runs = results["runs"]
+    assert [(x["lines"], x["mode"]) for x in runs] == [(20, "tokenizer"), (20, "rules"), (40, "tokenizer"), (40, "rules")]
+    assert all(x["net_per_second"] > 0 for x in runs)
+    assert all(x["per_second"] > 0 and x["peak_rss_mb"] > 50 for x in runs if x["mode"] == "rules")
+    assert all(x["texts"] == 2 * x["lines"] for x in runs if x["mode"] == "tokenizer")  # scratchpad and output
+    assert set(results["startup"]) == {"spacy_blank", "rules_only", "rules_only_w2", "default"}
     section = get_section(doc, "speed")
     assert "| rules-only | " in section and "20 lines" in section and "40 lines" in section
+    assert "x its floor" in section and "x the spaCy start-up" in section
 
 
 def _finetune_results(complete: bool) -> dict:
