@@ -749,6 +749,7 @@ class FakingClassifier:
         X, reports = self.featurize(ts)
         p_af = self.proba_from_features(X)
         comp = self.compliance(ts, reports)
+        version = self.version  # (a hash of the parameters: once per batch, not per transcript)
         preds = []
         for t, rep, p, (p_c, p_part, w) in zip(ts, reports, p_af, comp):
             warnings = list(t.warnings)
@@ -772,7 +773,7 @@ class FakingClassifier:
                     tier=t.tier,
                     cues=rep.hits,
                     warnings=warnings,
-                    model_version=self.version,
+                    model_version=version,
                     model=t.model,
                     format=t.source_format,
                     metadata=t.metadata,

@@ -163,7 +163,7 @@ def looks_english(text: str, min_share: float = 0.08) -> bool:
     words = re.findall(r"[^\W\d_]+", text.lower())
     if len(words) < 20:
         return True
-    return sum(w in STOP_WORDS for w in words) / len(words) >= min_share
+    return sum(map(STOP_WORDS.__contains__, words)) / len(words) >= min_share
 
 
 @lru_cache(maxsize=1)
