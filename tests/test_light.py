@@ -112,3 +112,35 @@ def test_rules_only_labeling_imports_neither_scikit_learn_nor_skops(tmp_path):
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "[]"
     assert json.loads((tmp_path / "out.jsonl").read_text(encoding="utf-8"))["label"] == "genuine_compliance"
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda d: d["combiner"].__setitem__("scale", [0.0] * len(d["combiner"]["scale"])), "scale must be positive"),
+        (lambda d: d["combiner"]["mean"].__setitem__(0, float("nan")), "not finite"),
+        (lambda d: d["combiner"].__setitem__("coef", [d["combiner"]["coef"]]), "list of numbers"),
+        (lambda d: d["combiner"]["coef"].pop(), "values, not"),
+        (lambda d: d["combiner"].__setitem__("intercept", "1.0"), "list of numbers"),
+        (lambda d: d["combiner"].__setitem__("mean", [True] * len(d["combiner"]["mean"])), "list of numbers"),
+        (lambda d: d["calibrator"].__setitem__("classes", [1, 0]), "classes must be"),
+        (lambda d: d["calibrator"].__setitem__("coef", [10 ** 400]), "damaged"),
+        (lambda d: d.__setitem__("calibrator", {"kind": "isotonic", "x": [0.0, 1.0], "y": [0.9, 0.1]}), "non-decreasing"),
+    ],
+)
+def test_a_light_file_with_bad_numbers_is_a_load_error_even_when_its_hash_matches(tmp_path, edit, message):
+    d = tmp_path / "m"
+    shutil.copytree(shipped_model_dir("rules-only"), d)
+    data = json.loads((d / LIGHT_FILE).read_text(encoding="utf-8"))
+    edit(data)
+    (d / LIGHT_FILE).write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(ModelLoadError, match=message):
+        FakingClassifier.load(d)
+
+
+def test_a_deeply_nested_light_file_is_a_load_error(tmp_path):
+    d = tmp_path / "m"
+    shutil.copytree(shipped_model_dir("rules-only"), d)
+    (d / LIGHT_FILE).write_text("[" * 100_000 + "]" * 100_000, encoding="utf-8")
+    with pytest.raises(ModelLoadError, match="not valid JSON"):
+        FakingClassifier.load(d)

@@ -143,6 +143,25 @@ def export(combiner, calibrator, skops_path: Path) -> dict | None:
     return out
 
 
+def _vector(value: Any, name: str, n: int | None = None) -> np.ndarray:
+    """A flat list of finite numbers (of length ``n`` when given) as a float array; ValueError otherwise."""
+    if not isinstance(value, list) or not value or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+        raise ValueError(f"{name} must be a non-empty list of numbers")
+    a = np.asarray(value, dtype=np.float64)
+    if not np.isfinite(a).all():
+        raise ValueError(f"{name} holds a value that is not finite")
+    if n is not None and len(a) != n:
+        raise ValueError(f"{name} has {len(a)} values, not {n}")
+    return a
+
+
+def _classes(part: dict) -> list:
+    if part["classes"] != [0, 1]:
+        raise ValueError(f"classes must be [0, 1], got {part['classes']!r}")
+    return [0, 1]
+
+
 def load(directory: Path) -> tuple[LightPipeline, Any] | None:
     """(combiner, calibrator) from ``directory``'s :data:`LIGHT_FILE`, or None to load ``model.skops`` instead.
 
@@ -159,8 +178,8 @@ def load(directory: Path) -> tuple[LightPipeline, Any] | None:
         return None
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ValueError(f"{path}: not valid JSON ({e})") from e
+    except (ValueError, RecursionError, OSError) as e:  # (JSONDecodeError and UnicodeDecodeError are ValueErrors)
+        raise ValueError(f"{path}: not valid JSON ({type(e).__name__}: {e})") from e
     if not isinstance(data, dict) or data.get("format") != LIGHT_FORMAT:
         raise ValueError(f"{path}: not a {LIGHT_FORMAT} file")
     skops_path = Path(directory) / "model.skops"
@@ -168,16 +187,24 @@ def load(directory: Path) -> tuple[LightPipeline, Any] | None:
         return None  # written for another model.skops: that file decides
     try:
         c, k = data["combiner"], data["calibrator"]
-        combiner = LightPipeline(LightScaler(c["mean"], c["scale"]),
-                                 LightLogistic(c["coef"], c["intercept"], c["classes"]))
-        if len(combiner[0].scale_) != combiner.n_features_in_ or combiner[-1].n_features_in_ != combiner.n_features_in_:
-            raise ValueError("the combiner's arrays differ in length")
+        mean = _vector(c["mean"], "combiner mean")
+        scale = _vector(c["scale"], "combiner scale", len(mean))
+        if (scale <= 0).any():
+            raise ValueError("combiner scale must be positive")
+        combiner = LightPipeline(LightScaler(mean, scale),
+                                 LightLogistic(_vector(c["coef"], "combiner coef", len(mean)),
+                                               _vector([c["intercept"]], "combiner intercept"), _classes(c)))
         if k["kind"] == "sigmoid":
-            calibrator = LightLogistic(k["coef"], k["intercept"], k["classes"])
+            calibrator = LightLogistic(_vector(k["coef"], "calibrator coef", 1),
+                                       _vector([k["intercept"]], "calibrator intercept"), _classes(k))
         elif k["kind"] == "isotonic":
-            calibrator = LightIsotonic(k["x"], k["y"])
+            x = _vector(k["x"], "isotonic x")
+            y = _vector(k["y"], "isotonic y", len(x))
+            if (np.diff(x) < 0).any() or (np.diff(y) < 0).any() or (y < 0).any() or (y > 1).any():
+                raise ValueError("isotonic thresholds must be non-decreasing, with values in [0, 1]")
+            calibrator = LightIsotonic(x, y)
         else:
             raise ValueError(f"unknown calibrator kind {k['kind']!r}")
-    except (KeyError, TypeError, ValueError) as e:
+    except (KeyError, TypeError, ValueError, OverflowError) as e:
         raise ValueError(f"{path}: damaged light model ({type(e).__name__}: {e})") from e
     return combiner, calibrator
