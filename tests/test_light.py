@@ -22,6 +22,17 @@ def transcripts():
     return [read_record(r) for r in load_examples()]
 
 
+def _write_light(d, data) -> None:
+    """Write ``data`` as the light file and record its hash in model.json, as save() does."""
+    import hashlib
+
+    raw = (json.dumps(data) if not isinstance(data, str) else data).encode("utf-8")
+    (d / LIGHT_FILE).write_bytes(raw)
+    meta = json.loads((d / "model.json").read_text(encoding="utf-8"))
+    meta["light_sha256"] = hashlib.sha256(raw).hexdigest()
+    (d / "model.json").write_text(json.dumps(meta), encoding="utf-8")
+
+
 def _skops_only(tmp_path, name="rules-only"):
     """A copy of a shipped model without its light file (so it loads through skops and scikit-learn)."""
     d = tmp_path / name
@@ -87,10 +98,10 @@ def test_a_damaged_light_file_is_a_load_error(tmp_path):
     shutil.copytree(shipped_model_dir("rules-only"), d)
     data = json.loads((d / LIGHT_FILE).read_text(encoding="utf-8"))
     del data["calibrator"]
-    (d / LIGHT_FILE).write_text(json.dumps(data), encoding="utf-8")
+    _write_light(d, data)
     with pytest.raises(ModelLoadError, match="damaged light model"):
         FakingClassifier.load(d)
-    (d / LIGHT_FILE).write_text("{not json", encoding="utf-8")
+    _write_light(d, "{not json")
     with pytest.raises(ModelLoadError, match="not valid JSON"):
         FakingClassifier.load(d)
 
@@ -133,7 +144,7 @@ def test_a_light_file_with_bad_numbers_is_a_load_error_even_when_its_hash_matche
     shutil.copytree(shipped_model_dir("rules-only"), d)
     data = json.loads((d / LIGHT_FILE).read_text(encoding="utf-8"))
     edit(data)
-    (d / LIGHT_FILE).write_text(json.dumps(data), encoding="utf-8")
+    _write_light(d, data)
     with pytest.raises(ModelLoadError, match=message):
         FakingClassifier.load(d)
 
@@ -141,6 +152,34 @@ def test_a_light_file_with_bad_numbers_is_a_load_error_even_when_its_hash_matche
 def test_a_deeply_nested_light_file_is_a_load_error(tmp_path):
     d = tmp_path / "m"
     shutil.copytree(shipped_model_dir("rules-only"), d)
-    (d / LIGHT_FILE).write_text("[" * 100_000 + "]" * 100_000, encoding="utf-8")
+    _write_light(d, "[" * 100_000 + "]" * 100_000)
     with pytest.raises(ModelLoadError, match="not valid JSON"):
+        FakingClassifier.load(d)
+
+
+def test_a_light_file_edited_after_saving_is_not_used(tmp_path, transcripts):
+    d = tmp_path / "m"
+    shutil.copytree(shipped_model_dir("rules-only"), d)
+    data = json.loads((d / LIGHT_FILE).read_text(encoding="utf-8"))
+    data["combiner"]["intercept"] += 20.0  # the model.skops hash still matches; model.json's light hash does not
+    (d / LIGHT_FILE).write_text(json.dumps(data), encoding="utf-8")
+    clf = FakingClassifier.load(d)
+    assert type(clf.pipeline_).__name__ == "Pipeline"
+    ref = FakingClassifier.load(shipped_model_dir("rules-only"))
+    np.testing.assert_allclose(clf.predict_proba(transcripts), ref.predict_proba(transcripts), atol=1e-12)
+
+
+def test_a_calibrator_of_another_kind_than_model_json_says_is_a_load_error(tmp_path):
+    d = tmp_path / "m"
+    shutil.copytree(shipped_model_dir("rules-only"), d)
+    data = json.loads((d / LIGHT_FILE).read_text(encoding="utf-8"))
+    data["calibrator"] = {"kind": "isotonic", "x": [-5.0, 5.0], "y": [0.0, 1.0]}
+    _write_light(d, data)
+    with pytest.raises(ModelLoadError, match="calibration 'sigmoid'"):
+        FakingClassifier.load(d)
+    (d / LIGHT_FILE).unlink()
+    meta = json.loads((d / "model.json").read_text(encoding="utf-8"))
+    meta["params"]["calibration"] = "isotonic"  # model.skops holds a Platt calibrator
+    (d / "model.json").write_text(json.dumps(meta), encoding="utf-8")
+    with pytest.raises(ModelLoadError, match="calibration 'isotonic'"):
         FakingClassifier.load(d)

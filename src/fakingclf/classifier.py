@@ -35,7 +35,7 @@ from pydantic import BaseModel, Field
 from . import __version__
 from .combine import compliance_probability, is_partial_compliance, label_of, label_probabilities
 from .cues import CueDetector, CueHit, CueReport, looks_english
-from .light import LIGHT_FILE
+from .light import LIGHT_FILE, LightIsotonic
 from .light import export as export_light
 from .light import load as load_light
 from .transcript import Transcript
@@ -822,6 +822,11 @@ class FakingClassifier:
             fh.write(json.dumps(vocab, ensure_ascii=False).encode("utf-8"))
         meta = dict(self.info_)
         meta.update(info or {})
+        meta.pop("light_sha256", None)
+        if light is not None:
+            import hashlib
+
+            meta["light_sha256"] = hashlib.sha256((d / LIGHT_FILE).read_bytes()).hexdigest()
         meta.update(
             {
                 "format": MODEL_FORMAT,
@@ -891,13 +896,17 @@ class FakingClassifier:
         light = None
         if not (clf.sentence_head or clf.text_head):
             try:
-                light = load_light(d)  # numpy only: no scikit-learn or skops to import (fakingclf.light)
+                # numpy only: no scikit-learn or skops to import (fakingclf.light); only the file model.json names
+                light = load_light(d, str(meta.get("light_sha256", "")))
             except ValueError as e:
                 raise ModelLoadError(str(e)) from e
         if light is not None:
             if light[0].n_features_in_ != len(clf.feature_names):
                 raise ModelLoadError(f"{d}: {LIGHT_FILE} takes {light[0].n_features_in_} features but model.json "
                                      f"names {len(clf.feature_names)}: the two files are from different models")
+            if isinstance(light[1], LightIsotonic) != (clf.calibration == "isotonic"):
+                raise ModelLoadError(f"{d}: {LIGHT_FILE} holds a {type(light[1]).__name__} calibrator but model.json "
+                                     f"says calibration {clf.calibration!r}")
             clf.pipeline_, clf.calibrator_ = light
             clf.info_ = meta
             return clf
@@ -928,6 +937,10 @@ class FakingClassifier:
             raise ModelLoadError(f"{model_path}: the model uses a sentence head but the file has none")
         if clf.text_head and parts.get("text_head") is None:
             raise ModelLoadError(f"{model_path}: the model uses a TF-IDF head but the file has none")
+        want = "IsotonicRegression" if clf.calibration == "isotonic" else "LogisticRegression"
+        if type(parts["calibrator"]).__name__ != want:
+            raise ModelLoadError(f"{model_path}: holds a {type(parts['calibrator']).__name__} calibrator but model.json "
+                                 f"says calibration {clf.calibration!r}")
         clf.pipeline_ = parts["combiner"]
         clf.calibrator_ = parts["calibrator"]
         clf.head_ = parts.get("sentence_head")

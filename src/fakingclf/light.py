@@ -162,11 +162,13 @@ def _classes(part: dict) -> list:
     return [0, 1]
 
 
-def load(directory: Path) -> tuple[LightPipeline, Any] | None:
+def load(directory: Path, expected_sha256: str | None = None) -> tuple[LightPipeline, Any] | None:
     """(combiner, calibrator) from ``directory``'s :data:`LIGHT_FILE`, or None to load ``model.skops`` instead.
 
-    None when the file is absent or was written for another ``model.skops`` than the
-    one beside it. A file that is there and matches but cannot be read is an error.
+    None when the file is absent, was written for another ``model.skops`` than the
+    one beside it, or its own SHA-256 is not ``expected_sha256`` (the hash
+    ``model.json`` records: an edited light file is not used). A file that is there
+    and matches but cannot be read is an error.
 
     Raises
     ------
@@ -177,7 +179,10 @@ def load(directory: Path) -> tuple[LightPipeline, Any] | None:
     if not path.is_file():
         return None
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        raw = path.read_bytes()
+        if expected_sha256 is not None and hashlib.sha256(raw).hexdigest() != expected_sha256:
+            return None  # not the file model.json was written with: model.skops decides
+        data = json.loads(raw.decode("utf-8"))
     except (ValueError, RecursionError, OSError) as e:  # (JSONDecodeError and UnicodeDecodeError are ValueErrors)
         raise ValueError(f"{path}: not valid JSON ({type(e).__name__}: {e})") from e
     if not isinstance(data, dict) or data.get("format") != LIGHT_FORMAT:
