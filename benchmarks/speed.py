@@ -38,6 +38,7 @@ import json
 import os
 import platform
 import random
+import shutil
 import statistics
 import subprocess
 import sys
@@ -214,8 +215,6 @@ def main(argv=None):
                 results["runs"].append(row)
                 print(json.dumps(row), flush=True)
     finally:
-        import shutil
-
         shutil.rmtree(work, ignore_errors=True)
 
     _write(report(results, sizes, modes, args), results, args)

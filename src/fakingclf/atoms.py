@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
@@ -147,14 +147,15 @@ class _Compiler:
                 heads.append(("(?=" if op == "IN" else "(?!") + alt + _FIELD + ")")
             elif op == "REGEX":
                 letter = self._flag_for_regex(field, _check_literal(value, where), where)
-                flags.append(f"(?=[^\x1d\x1e\x1f]*{letter})")
+                flags.append(f"(?={_ANY_FIELD}{letter})")
             else:
                 raise ValueError(f"{where}: unsupported operator {op!r} (IN, NOT_IN, REGEX)")
         if len(heads) == 1 and heads[0].startswith("(?=") and not flags:
             return heads[0][3 : -len(_FIELD) - 1], []  # a plain IN: the alternation itself
         return "".join(heads) + _ANY_FIELD, flags
 
-    def token(self, spec: dict, where: str) -> str:
+    def token(self, spec: dict, where: str) -> tuple[str, int, Optional[int]]:
+        """(expression of one token without its ``\\x1e``, least and most repetitions; most None = no bound)."""
         if not isinstance(spec, dict):
             raise ValueError(f"{where}: a token specification must be a dict, got {spec!r}")
         fields = [_ANY_FIELD, _ANY_FIELD]
@@ -169,7 +170,7 @@ class _Compiler:
                 if not isinstance(value, bool):
                     raise ValueError(f"{where}: {key} must be true or false")
                 letter = "P" if key == "IS_PUNCT" else "S"
-                flags.append(("(?=" if value else "(?!") + f"[^\x1d\x1e\x1f]*{letter})")
+                flags.append(("(?=" if value else "(?!") + f"{_ANY_FIELD}{letter})")
             elif key == "OP":
                 op = value
             else:
@@ -234,8 +235,8 @@ class AtomEngine:
     Parameters
     ----------
     nlp : spacy.Language
-        The reference pipeline of :func:`fakingclf.cues._nlp` (its tokenizer, vocabulary
-        and ``sentencizer`` are used; its ``SpanRuler`` is not).
+        A blank English pipeline with a ``sentencizer`` (:func:`fakingclf.cues._blank`):
+        its tokenizer and vocabulary are used, and the sentencizer's ``punct_chars``.
     patterns : list of dict
         The atoms, ``{"label": str, "pattern": str | list}`` each, in file order.
     lemma : callable
@@ -256,10 +257,12 @@ class AtomEngine:
     ):
         from spacy.matcher import PhraseMatcher
 
+        from spacy.attrs import IDX, LENGTH, ORTH
+
         self.nlp = nlp
         self.vocab = nlp.vocab
         self.lemma = lemma
-        self.sentencizer = nlp.get_pipe("sentencizer")
+        self._attrs = [ORTH, IDX, LENGTH]
         self.phrases = PhraseMatcher(nlp.vocab, attr="LOWER")
         compiler = _Compiler()
         by_label: dict[str, list[tuple[str, str]]] = {}
@@ -276,16 +279,16 @@ class AtomEngine:
         for label, docs in phrase_docs.items():
             self.phrases.add(label, docs)
         self.labels_of_phrase = {self.vocab.strings[label]: label for label in phrase_docs}
+        if len(by_label) > 62:
+            raise ValueError(f"patterns/atoms.jsonl: {len(by_label)} labels have token patterns; the engine takes 62")
         # one expression per label, tried only where a token can start one of its patterns
         self.token_regexes = [
             (label, re.compile(_TOK + "(?:" + "|".join(e for e, _ in exprs) + ")")) for label, exprs in by_label.items()
         ]
-        if len(by_label) > 62:
-            raise ValueError(f"patterns/atoms.jsonl: {len(by_label)} labels have token patterns; the engine takes 62")
         self.first_tokens = [re.compile("(?:" + "|".join(f for _, f in exprs) + ")") for exprs in by_label.values()]
         self._label_bits = np.arange(len(self.token_regexes), dtype=np.int64)
         self.regex_flags = [(field, re.compile(p), letter) for (field, p), letter in compiler.regex_flags.items()]
-        self.punct_chars = set(self.sentencizer.punct_chars)
+        self.punct_chars = set(nlp.get_pipe("sentencizer").punct_chars)
         self._reset_table()
 
     def _reset_table(self, capacity: int = 4096) -> None:
@@ -344,12 +347,10 @@ class AtomEngine:
             In text order; ``start``/``end`` are character offsets in ``text`` of the
             trimmed sentence, ``labels`` the labels of every atom lying inside it.
         """
-        from spacy.attrs import IDX, LENGTH, ORTH
-
         doc = self.nlp.make_doc(text)
         if not len(doc):
             return []
-        arr = doc.to_array([ORTH, IDX, LENGTH])
+        arr = doc.to_array(self._attrs)
         n = len(arr)
         distinct, where = np.unique(arr[:, 0], return_inverse=True)
         if len(self._id_of) + len(distinct) > _TABLE_ROWS:  # bounded: after many unique tokens, start afresh

@@ -38,6 +38,7 @@ from .cues import CueDetector, CueHit, CueReport, looks_english
 from .light import LIGHT_FILE, LightIsotonic
 from .light import export as export_light
 from .light import load as load_light
+from .light import save as save_light
 from .transcript import Transcript
 
 __all__ = ["FakingClassifier", "Features", "Prediction", "ModelLoadError", "SKOPS_ALLOWED_TYPES"]
@@ -810,11 +811,11 @@ class FakingClassifier:
         finally:
             for (_, v), h in zip(vecs, held):
                 v.vocabulary_ = h
-        light = None
+        light, light_sha256 = None, None
         if self.head_ is None and self.text_head_ is None and self.compliance_ is None:
             light = export_light(self.pipeline_, self.calibrator_, d / "model.skops")
         if light is not None:  # a linear model also loads without scikit-learn (fakingclf.light)
-            (d / LIGHT_FILE).write_text(json.dumps(light) + "\n", encoding="utf-8")
+            light_sha256 = save_light(d, light)
         elif (d / LIGHT_FILE).is_file() and not (d / LIGHT_FILE).is_symlink():
             (d / LIGHT_FILE).unlink()  # an older model's: it no longer describes this folder
         # mtime=0: the same model gives the same bytes
@@ -823,10 +824,8 @@ class FakingClassifier:
         meta = dict(self.info_)
         meta.update(info or {})
         meta.pop("light_sha256", None)
-        if light is not None:
-            import hashlib
-
-            meta["light_sha256"] = hashlib.sha256((d / LIGHT_FILE).read_bytes()).hexdigest()
+        if light_sha256 is not None:
+            meta["light_sha256"] = light_sha256
         meta.update(
             {
                 "format": MODEL_FORMAT,

@@ -308,16 +308,15 @@ class CueReport(BaseModel):
         return h.score if h else 0.0
 
 
-_Sent = Sentence
-
-
-def _label_index(sents: Sequence[_Sent]) -> dict[str, list[int]]:
+def _label_index(sents: Sequence[Sentence]) -> dict[str, list[int]]:
     """Atom label -> indices of the sentences holding it, ascending."""
     index: dict[str, list[int]] = {}
     for k, s in enumerate(sents):
         for label in s.labels:
             index.setdefault(label, []).append(k)
     return index
+
+
 ENGINES = ("compiled", "spacy")
 
 
@@ -332,7 +331,7 @@ class CueDetector:
     engine : {"compiled", "spacy"}
         How the atoms are found: ``"compiled"`` (default), one pass per text through
         :class:`fakingclf.atoms.AtomEngine`; ``"spacy"``, the reference ``SpanRuler``
-        pipeline, about 4x slower. Both give the same atoms in the same sentences
+        pipeline, about 3x slower. Both give the same atoms in the same sentences
         (``tests/test_atoms.py``).
 
     Raises
@@ -395,7 +394,7 @@ class CueDetector:
         return X
 
     # ------------------------------------------------------------- detection
-    def sentences(self, text: str) -> list[_Sent]:
+    def sentences(self, text: str) -> list[Sentence]:
         """Split ``text`` into sentences with the atom labels found in each.
 
         Raises
@@ -419,7 +418,7 @@ class CueDetector:
             if not trimmed:
                 continue
             index[s.start] = len(sents)
-            sents.append(_Sent(s.start_char + lead, s.start_char + lead + len(trimmed), trimmed, set()))
+            sents.append(Sentence(s.start_char + lead, s.start_char + lead + len(trimmed), trimmed, set()))
         sent_of_token = {}
         for s in doc.sents:
             k = index.get(s.start)
@@ -478,7 +477,7 @@ class CueDetector:
         return [self.detect(t) for t in transcripts]
 
     @staticmethod
-    def _apply(rule: _Rule, text: str, sents: list[_Sent], source: str, index: dict[str, list[int]]) -> Optional[CueHit]:
+    def _apply(rule: _Rule, text: str, sents: list[Sentence], source: str, index: dict[str, list[int]]) -> Optional[CueHit]:
         n = max(len(text), 1)
         if rule.regex is not None:
             ms = list(rule.regex.finditer(text))

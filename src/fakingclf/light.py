@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["LIGHT_FILE", "LightScaler", "LightLogistic", "LightPipeline", "LightIsotonic", "export", "load"]
+__all__ = ["LIGHT_FILE", "LightScaler", "LightLogistic", "LightPipeline", "LightIsotonic", "export", "save", "load"]
 
 LIGHT_FILE = "light.json"
 LIGHT_FORMAT = "fakingclf-light/1"
@@ -160,6 +160,16 @@ def _classes(part: dict) -> list:
     if part["classes"] != [0, 1]:
         raise ValueError(f"classes must be [0, 1], got {part['classes']!r}")
     return [0, 1]
+
+
+def save(directory: Path, data: dict) -> str:
+    """Write ``data`` (from :func:`export`) as ``directory``'s :data:`LIGHT_FILE`; return the file's SHA-256.
+
+    ``model.json`` records that hash, and :func:`load` uses only the file that has it.
+    """
+    raw = (json.dumps(data) + "\n").encode("utf-8")
+    (Path(directory) / LIGHT_FILE).write_bytes(raw)
+    return hashlib.sha256(raw).hexdigest()
 
 
 def load(directory: Path, expected_sha256: str | None = None) -> tuple[LightPipeline, Any] | None:
