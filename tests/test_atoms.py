@@ -8,6 +8,7 @@ positions, evidence) whichever engine it runs on.
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 from pathlib import Path
 
 import pytest
@@ -82,6 +83,90 @@ def test_engines_agree_on_random_texts(engines, parts):
     """Texts made of the atoms' own words, numbers, list markers, new lines and the engine's separator characters."""
     text = "".join(w + g for w, g in parts)
     _assert_same(engines, [text])
+
+
+@lru_cache(maxsize=1)
+def _reference_nlp():
+    return _blank()
+
+
+def _spacy_tokens(text):
+    return [(t.text, t.idx) for t in _reference_nlp().make_doc(text)] if text else []
+
+
+def _engine_tokens(engine, text):
+    rows, offsets = engine.tokens(text)
+    return [(text[a:a + n], a) for a, n in zip(offsets.tolist(), engine._len[rows].tolist())]
+
+
+@pytest.fixture(scope="module")
+def fresh_engine():
+    """An engine of its own, so that its tables hold only what these tests put in them."""
+    from fakingclf.cues import _lemma_table
+
+    table = _lemma_table()
+    return AtomEngine(_blank(), _atom_patterns(), lemma=lambda low: table.get(low, low))
+
+
+@pytest.mark.slow
+@pytest.mark.shared
+@pytest.mark.skipif(not all((SHARED / n).exists() for n in SETS), reason="../shared/data absent: the shared sets are needed")
+def test_tokens_are_spacys_on_the_shared_sets(fresh_engine):
+    """The engine's own tokenization (runs cached, see AtomEngine.tokens) against spaCy's tokenizer, token for token."""
+    n = 0
+    for name in SETS:
+        with open(SHARED / name, encoding="utf-8") as f:
+            for line in f:
+                t = read_record(json.loads(line))
+                for text in (t.scratchpad, mask_drafts(t.scratchpad), t.output or ""):
+                    assert _engine_tokens(fresh_engine, text) == _spacy_tokens(text), f"{name}: {text[:200]!r}"
+                    n += len(text)
+    assert n > 2_000_000
+
+
+def _special_pieces():
+    tok = _blank().tokenizer
+    return sorted(s for s in tok.rules if not any(c.isspace() for c in s))
+
+
+_PIECES = _special_pieces() + ["(", ")", ":", "-", "'", "s", "re", "a", ".", "o", "O", "D", "P", "x", "word", "Option",
+                               "http://x.org/a", "3", "12", "a.m.", "U.S.", "e.g.", "don't", "I'm", "\x1e", "\x1c"]
+_SPACES = [" ", " ", " ", "", "  ", "\n", " \n", "\n ", "\t", "\xa0", "\r\n", "\u2028", "\u3000", " \xa0 "]
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(_PIECES), st.sampled_from(_SPACES)), min_size=1, max_size=30),
+       st.sampled_from(["", " ", "  ", "\n", "\xa0"]))
+def test_tokens_are_spacys_on_special_cases_and_white_space(fresh_engine, parts, lead):
+    """Special cases, emoticons and abbreviations glued or spaced in every way, with every kind of white space."""
+    text = lead + "".join(w + g for w, g in parts)
+    assert _engine_tokens(fresh_engine, text) == _spacy_tokens(text)
+
+
+def test_runs_that_could_form_a_special_case_are_tokenized_together(fresh_engine, monkeypatch):
+    """": )" and "' s": the two runs go to spaCy as one piece, and the tokens are still spaCy's."""
+    seen = []
+    real = fresh_engine._tokens_joined
+    monkeypatch.setattr(fresh_engine, "_tokens_joined", lambda *a: seen.append(a[0]) or real(*a))
+    for text in ("well : ) then", "the boys ' s toys", "it was fine (: - ) ok"):
+        assert _engine_tokens(fresh_engine, text) == _spacy_tokens(text)
+    assert len(seen) == 3
+    seen.clear()
+    assert _engine_tokens(fresh_engine, "training. Over time: Providing") == _spacy_tokens("training. Over time: Providing")
+    assert seen == []  # ". O" and ": P" begin no special case here ("Over" and "Providing" are whole tokens)
+
+
+def test_the_tables_are_bounded(fresh_engine, monkeypatch):
+    import fakingclf.atoms as atoms
+
+    monkeypatch.setattr(atoms, "_TABLE_ROWS", 50)
+    monkeypatch.setattr(atoms, "_CHUNK_ENTRIES", 40)
+    words = " ".join(f"w{i}x" for i in range(200))
+    for k in range(3):
+        text = f"{words} round{k}."
+        assert _engine_tokens(fresh_engine, text) == _spacy_tokens(text)
+    fresh_engine.tokens("short")
+    assert len(fresh_engine._id_of) <= 50 and len(fresh_engine._chunks) <= 40
 
 
 def test_an_atom_never_joins_two_sentences(engines):

@@ -6,19 +6,26 @@ wildcard predicates (``IN``, ``NOT_IN``, ``REGEX``) as Python calls at every tok
 every pattern: about 80 % of the cue detector's time. This engine gives the same
 answer — the set of atom labels in each sentence — with the work done once per text:
 
-* **phrase atoms** (a string pattern, matched on lower-cased tokens) go through spaCy's
-  ``PhraseMatcher``, unchanged;
-* **token atoms** (a list of token specifications) are compiled to regular expressions
-  over a per-text encoding of its tokens, one expression per label. Each token is
-  written ``\\x1e<lower>\\x1f<lemma>\\x1f<flags>`` (flags: ``S`` sentence start, ``P``
-  punctuation, one letter per ``REGEX`` predicate) and each sentence starts with
-  ``\\x1d``, which no token expression crosses, so a match never joins two sentences —
-  the same rule the ``SpanRuler`` path applies afterwards.
+* **tokens**: spaCy's tokenizer, run once per distinct piece of text between white
+  space and reused afterwards (:meth:`AtomEngine.tokens`); every token's properties
+  are computed once per vocabulary entry and kept in numpy tables;
+* **phrase atoms** (a string pattern, matched on lower-cased tokens as spaCy's
+  ``PhraseMatcher(attr="LOWER")`` does) are looked up by their first two tokens and
+  then compared whole;
+* **token atoms** (a list of token specifications) are compiled to regular
+  expressions over a per-text encoding of its tokens, one expression per label,
+  tried only where a token can start one of the label's patterns and the next token
+  can continue it. Each token is written ``\\x1e<lower>\\x1f<lemma>\\x1f<flags>``
+  (flags: ``S`` sentence start, ``P`` punctuation, one letter per ``REGEX``
+  predicate) and each sentence starts with ``\\x1d``, which no token expression
+  crosses, so a match never joins two sentences — the same rule the ``SpanRuler``
+  path applies afterwards.
 
 Tokenization, sentence starts and lemmas are exactly the reference pipeline's (spaCy's
 tokenizer, its ``sentencizer``, the new-line rule, the lemma lookup table), and
 ``tests/test_atoms.py`` checks both engines against each other, sentence for sentence
-and label for label, on the development, synthetic and continuation sets.
+and label for label, on the development, synthetic and continuation sets, and the
+tokens against spaCy's.
 
 Supported token attributes: ``LOWER``, ``LEMMA`` (a string, or ``IN`` / ``NOT_IN``
 lists, or ``REGEX``), ``IS_PUNCT``, ``IS_SENT_START`` (true/false), and ``OP`` in
@@ -30,6 +37,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from bisect import bisect_right
+from itertools import accumulate
+from operator import itemgetter
 from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
@@ -68,6 +78,9 @@ def _alternation(values: Sequence[str]) -> str:
 
 
 _TABLE_ROWS = 500_000  # vocabulary entries the engine keeps encoded
+_CHUNK_ENTRIES = 200_000  # pieces of text whose tokens it keeps
+_BATCH_CHARS = 100_000  # characters of new pieces tokenized in one spaCy call
+_RUNS = re.compile(r"(\s+)")  # \s is exactly str.isspace, spaCy's test for white space
 _NEW_LINE, _PUNCT_CHAR, _PUNCT, _SHORT_NUMBER, _DOT = 1, 2, 4, 8, 16  # per-token property bits
 
 
@@ -111,6 +124,46 @@ def _line_starts(new_line: np.ndarray, dot: np.ndarray, number: np.ndarray, star
             if i == 2 or new_line[i - 3] or starts[i - 2] == 1:
                 starts[i] = -1
     return starts
+
+
+def _special_cases(tokenizer) -> tuple[dict, Optional[re.Pattern], tuple]:
+    """What :meth:`AtomEngine.tokens` needs to know of spaCy's special cases.
+
+    spaCy's last tokenizer pass matches the special cases' affix tokenizations
+    (``":)"`` is ``[":", ")"]``) over the whole text, so a match may join the end of
+    one white-space-free run to the start of the next. Returns
+
+    * the consecutive token pairs (left, right) of those tokenizations, keyed by
+      (left's last character, right's first character);
+    * an expression finding a single space between two such characters (None when
+      there is no pair);
+    * every special case without white space (the strings that pass may retokenize).
+    """
+    from spacy.tokenizer import Tokenizer
+
+    plain = Tokenizer(
+        tokenizer.vocab, rules={}, prefix_search=tokenizer.prefix_search, suffix_search=tokenizer.suffix_search,
+        infix_finditer=tokenizer.infix_finditer, token_match=tokenizer.token_match, url_match=tokenizer.url_match,
+    )
+    rules = tokenizer.rules or {}
+    pairs: dict[tuple[str, str], set] = {}
+    for special in rules:
+        pieces = [t.text for t in plain(special)]
+        for left, right in zip(pieces, pieces[1:]):
+            if left and right:
+                pairs.setdefault((left[-1], right[0]), set()).add((left, right))
+    specials = tuple(sorted(s for s in rules if s and not any(c.isspace() for c in s)))
+    if not pairs:
+        return {}, None, specials
+    groups: dict[bool, tuple[set, set]] = {}  # two classes of left characters keep the expression short and exact enough
+    for a, b in pairs:
+        lefts, rights = groups.setdefault(a.isalnum(), (set(), set()))
+        lefts.add(a)
+        rights.add(b)
+    screen = re.compile(" (?:" + "|".join(
+        "(?<=[" + re.escape("".join(sorted(ls))) + "] )(?=[" + re.escape("".join(sorted(rs))) + "])"
+        for ls, rs in groups.values()) + ")")
+    return {k: sorted(v) for k, v in pairs.items()}, screen, specials
 
 
 class _Compiler:
@@ -192,7 +245,7 @@ class _Compiler:
             raise ValueError(f"{where}: OP {op!r} has its maximum below its minimum")
         return body, lo, hi
 
-    def pattern(self, tokens: list, where: str) -> tuple[str, str]:
+    def pattern(self, tokens: list, where: str) -> tuple[str, str, Optional[str]]:
         """One token pattern as an expression that starts at a token's ``\\x1e``.
 
         Only whether a pattern matches inside a sentence matters (not its span), so the
@@ -203,10 +256,10 @@ class _Compiler:
 
         Returns
         -------
-        (str, str)
-            The expression, and the expression of its first token alone (which
-            :class:`AtomEngine` tests once per vocabulary entry to find where a match
-            can start).
+        (str, str, str or None)
+            The expression; the expression of its first token alone; and of what its
+            second token can be (None when a single token is a match). :class:`AtomEngine`
+            tests the last two once per vocabulary entry to find where a match can start.
         """
         if not isinstance(tokens, list) or not tokens:
             raise ValueError(f"{where}: a token pattern must be a non-empty list")
@@ -226,7 +279,17 @@ class _Compiler:
                 continue
             rep = "" if (lo, hi) == (1, 1) else "{%d,%s}" % (lo, "" if hi is None else hi)
             out.append(f"(?:{_TOK}{body}){rep}" if rep else f"{_TOK}{body}")
-        return "".join(out), parts[0][0]
+        if parts[0][1] > 1:
+            second: Optional[list[str]] = [parts[0][0]]
+        elif len(parts) == 1:
+            second = None
+        else:
+            second = []
+            for body, lo, _hi in parts[1:]:  # the next token, or after optional ones the one they precede
+                second.append(body)
+                if lo >= 1:
+                    break
+        return "".join(out), parts[0][0], None if second is None else "(?:" + "|".join(second) + ")"
 
 
 class AtomEngine:
@@ -255,88 +318,287 @@ class AtomEngine:
         patterns: Sequence[dict],
         lemma: Callable[[str], str],
     ):
-        from spacy.matcher import PhraseMatcher
-
         from spacy.attrs import IDX, LENGTH, ORTH
 
         self.nlp = nlp
         self.vocab = nlp.vocab
         self.lemma = lemma
         self._attrs = [ORTH, IDX, LENGTH]
-        self.phrases = PhraseMatcher(nlp.vocab, attr="LOWER")
         compiler = _Compiler()
-        by_label: dict[str, list[tuple[str, str]]] = {}
-        phrase_docs: dict[str, list] = {}
+        by_label: dict[str, list[tuple[str, str, Optional[str]]]] = {}
+        self._lower_id: dict[str, int] = {}  # lower-cased token text in some phrase -> its id, from 0
+        self._phrases: dict[tuple, set] = {}  # ids of a phrase's tokens -> its labels
         for n, p in enumerate(patterns, 1):
             where = f"patterns/atoms.jsonl line {n}"
             label, pat = p.get("label"), p.get("pattern")
             if not isinstance(label, str) or not label:
                 raise ValueError(f"{where}: needs a 'label'")
-            if isinstance(pat, str):
-                phrase_docs.setdefault(label, []).append(nlp.make_doc(pat))
+            if isinstance(pat, str):  # a phrase: its tokens' lower-cased texts, as spaCy's PhraseMatcher(attr="LOWER")
+                lowers = [t.lower_ for t in nlp.make_doc(_check_literal(pat, where))]
+                if lowers:
+                    key = tuple(self._lower_id.setdefault(w, len(self._lower_id)) for w in lowers)
+                    self._phrases.setdefault(key, set()).add(label)
             else:
                 by_label.setdefault(label, []).append(compiler.pattern(pat, where))
-        for label, docs in phrase_docs.items():
-            self.phrases.add(label, docs)
-        self.labels_of_phrase = {self.vocab.strings[label]: label for label in phrase_docs}
         if len(by_label) > 62:
             raise ValueError(f"patterns/atoms.jsonl: {len(by_label)} labels have token patterns; the engine takes 62")
+        # phrases are found from their first two tokens: a one-token phrase by its token, a longer one by a pair
+        v = len(self._lower_id)
+        if v > 20_000:
+            raise ValueError(f"patterns/atoms.jsonl: the phrases have {v:,} distinct words; the engine takes 20,000")
+        self._pair_base = v + 1
+        self._single = np.zeros(v + 1, dtype=bool)  # indexed by id; the last entry, for -1 (in no phrase), False
+        self._pair = np.zeros(self._pair_base ** 2, dtype=bool)  # id pairs that start a phrase of 2+ tokens
+        for k in self._phrases:
+            if len(k) > 1:
+                self._pair[k[0] * self._pair_base + k[1]] = True
+        self._lengths_from: dict[int, list[int]] = {}
+        for k in self._phrases:
+            if len(k) == 1:
+                self._single[k[0]] = True
+            self._lengths_from.setdefault(k[0], []).append(len(k))
+        self._lengths_from = {i: sorted(set(ls)) for i, ls in self._lengths_from.items()}
         # one expression per label, tried only where a token can start one of its patterns
         self.token_regexes = [
-            (label, re.compile(_TOK + "(?:" + "|".join(e for e, _ in exprs) + ")")) for label, exprs in by_label.items()
+            (label, re.compile(_TOK + "(?:" + "|".join(e for e, _, _ in exprs) + ")")) for label, exprs in by_label.items()
         ]
-        self.first_tokens = [re.compile("(?:" + "|".join(f for _, f in exprs) + ")") for exprs in by_label.values()]
+        self.first_tokens = [re.compile("(?:" + "|".join(f for _, f, _ in exprs) + ")") for exprs in by_label.values()]
+        # what a label's second token can be: None when one of its patterns is matched by one token
+        self.second_tokens = [None if any(x is None for _, _, x in exprs) else
+                              re.compile("(?:" + "|".join(x for _, _, x in exprs) + ")") for exprs in by_label.values()]
+        self._single_token_labels = sum(1 << j for j, rx in enumerate(self.second_tokens) if rx is None)
+        self._any_first = re.compile("|".join(f"(?:{rx.pattern})" for rx in self.first_tokens) or "(?!)")
+        self._any_second = re.compile("|".join(f"(?:{rx.pattern})" for rx in self.second_tokens if rx) or "(?!)")
         self._label_bits = np.arange(len(self.token_regexes), dtype=np.int64)
         self.regex_flags = [(field, re.compile(p), letter) for (field, p), letter in compiler.regex_flags.items()]
         self.punct_chars = set(nlp.get_pipe("sentencizer").punct_chars)
+        self._special_pairs, self._pair_screen, self._specials = _special_cases(nlp.tokenizer)
         self._reset_table()
 
     def _reset_table(self, capacity: int = 4096) -> None:
         self._id_of: dict[int, int] = {}  # orth hash -> row of the tables below
+        self._chunks: dict[str, tuple] = {"": (b"", b"", 0, 0)}  # piece of text -> its tokens (see _chunk)
         self._enc = np.empty(capacity, dtype=object)  # the token's encoding
         self._enc_start = np.empty(capacity, dtype=object)  # ... when it starts a sentence
         self._size = np.zeros(capacity, dtype=np.int64)  # len(self._enc[row])
+        self._len = np.zeros(capacity, dtype=np.int64)  # the token's length in characters
         self._bits = np.zeros(capacity, dtype=np.int64)  # property bits
         self._mask = np.zeros(capacity, dtype=np.int64)  # labels whose patterns it can start
+        self._mask2 = np.zeros(capacity, dtype=np.int64)  # labels whose patterns it can continue as second token
+        self._lid = np.full(capacity, -1, dtype=np.int64)  # the id of its lower-cased text in the phrases, or -1
 
-    def _add(self, orth: int) -> int:
-        """Table row of a vocabulary entry, computed on its first sight.
+    def _add(self, orths: list[int]) -> None:
+        """Give table rows to vocabulary entries seen for the first time (``orths``: distinct, none in the table).
 
-        Bit ``j`` of its start mask is set when the entry can be the first token of a
-        pattern of the ``j``-th token label (tested with and without the sentence-start
-        flag, so the mask over-approximates; the label's expression decides).
+        Bit ``j`` of an entry's start mask is set when it can be the first token of a
+        pattern of the ``j``-th label, and of its second mask when it can be the second
+        token of one (or a single token matches one of them). Both are tested with and
+        without the sentence-start flag, so they over-approximate: a match is tried
+        where the first mask holds and the next token's second mask does, and the
+        label's expression decides.
         """
-        row = len(self._id_of)
-        if row >= len(self._enc):
-            grow = len(self._enc)
-            for name in ("_enc", "_enc_start", "_size", "_bits", "_mask"):
+        start = len(self._id_of)
+        need = start + len(orths)
+        if need > len(self._enc):
+            grow = max(len(self._enc), need - len(self._enc))
+            for name in ("_enc", "_enc_start", "_size", "_len", "_bits", "_mask", "_mask2", "_lid"):
                 old = getattr(self, name)
                 setattr(self, name, np.concatenate([old, np.zeros(grow, dtype=old.dtype) if old.dtype != object
                                                     else np.empty(grow, dtype=object)]))
-        lex = self.vocab[orth]
-        lower, text = lex.lower_, lex.orth_
-        fields = [lower, self.lemma(lower)]
-        flags = "P" if lex.is_punct else ""
-        for field, rx, letter in self.regex_flags:
-            if rx.search(fields[field]):
-                flags += letter
-        enc = _TOK + _RESERVED.sub("\x1c", fields[0]) + _FIELD + _RESERVED.sub("\x1c", fields[1]) + _FIELD + flags
-        in_punct_chars = text in self.punct_chars
-        self._bits[row] = (
-            (_NEW_LINE if lex.is_space and "\n" in text else 0)
-            | (_PUNCT_CHAR if in_punct_chars else 0)
-            | (_PUNCT if lex.is_punct or in_punct_chars else 0)
-            | (_SHORT_NUMBER if lex.like_num and len(text) <= 2 else 0)
-            | (_DOT if text in (".", ")") else 0)
-        )
-        mask = 0
-        for j, rx in enumerate(self.first_tokens):
-            if rx.fullmatch(enc, 1) or rx.fullmatch(enc + "S", 1):
-                mask |= 1 << j
-        self._mask[row] = mask
-        self._enc[row], self._enc_start[row], self._size[row] = enc, _SENT + enc + "S", len(enc)
-        self._id_of[orth] = row
-        return row
+            self._lid[start:] = -1
+        encs, bits, masks, masks2, lens, lids = [], [], [], [], [], []
+        vocab, lemma, lower_id = self.vocab, self.lemma, self._lower_id
+        any_first, any_second = self._any_first, self._any_second
+        for orth in orths:
+            lex = vocab[orth]
+            lower, text = lex.lower_, lex.orth_
+            fields = [lower, lemma(lower)]
+            flags = "P" if lex.is_punct else ""
+            for field, rx, letter in self.regex_flags:
+                if rx.search(fields[field]):
+                    flags += letter
+            enc = _TOK + _RESERVED.sub("\x1c", fields[0]) + _FIELD + _RESERVED.sub("\x1c", fields[1]) + _FIELD + flags
+            in_punct_chars = text in self.punct_chars
+            bits.append(
+                (_NEW_LINE if lex.is_space and "\n" in text else 0)
+                | (_PUNCT_CHAR if in_punct_chars else 0)
+                | (_PUNCT if lex.is_punct or in_punct_chars else 0)
+                | (_SHORT_NUMBER if lex.like_num and len(text) <= 2 else 0)
+                | (_DOT if text in (".", ")") else 0)
+            )
+            mask, mask2 = 0, self._single_token_labels
+            if any_first.fullmatch(enc, 1) or any_first.fullmatch(enc + "S", 1):
+                for j, rx in enumerate(self.first_tokens):
+                    if rx.fullmatch(enc, 1) or rx.fullmatch(enc + "S", 1):
+                        mask |= 1 << j
+            if any_second.fullmatch(enc, 1) or any_second.fullmatch(enc + "S", 1):
+                for j, rx in enumerate(self.second_tokens):
+                    if rx is not None and (rx.fullmatch(enc, 1) or rx.fullmatch(enc + "S", 1)):
+                        mask2 |= 1 << j
+            encs.append(enc)
+            masks.append(mask)
+            masks2.append(mask2)
+            lens.append(len(text))
+            lids.append(lower_id.get(lower, -1))
+        end = start + len(orths)
+        self._enc[start:end] = encs
+        self._enc_start[start:end] = [_SENT + e + "S" for e in encs]
+        self._size[start:end] = [len(e) for e in encs]
+        self._len[start:end] = lens
+        self._bits[start:end] = bits
+        self._mask[start:end] = masks
+        self._mask2[start:end] = masks2
+        self._lid[start:end] = lids
+        self._id_of.update(zip(orths, range(start, end)))
+
+    def _chunk(self, chunk: str) -> tuple[bytes, bytes, int, int]:
+        """Tokens spaCy's tokenizer makes of one piece of text, computed once.
+
+        Returns (table rows, offsets in ``chunk``) as int32 bytes, the first token's
+        length and the last token's offset.
+        """
+        self._fill([chunk])
+        return self._chunks[chunk]
+
+    def _fill(self, pieces: list[str]) -> None:
+        """Tokenize the pieces not yet seen, for :meth:`_chunk`, a few spaCy calls for all of them.
+
+        Pieces with no white space at either end are tokenized together, joined by new
+        lines: a new line is a token of its own, which spaCy's special cases never
+        cross, so every piece gets exactly the tokens it gets alone.
+        """
+        chunks = self._chunks
+        todo = list(dict.fromkeys(x for x in pieces if x not in chunks))
+        joinable = [x for x in todo if not x[0].isspace() and not x[-1].isspace()]
+        singles = [[x] for x in todo if x[0].isspace() or x[-1].isspace()]
+        batches, batch, size = [], [], 0
+        for x in joinable:
+            if batch and size + len(x) > _BATCH_CHARS:
+                batches.append(batch)
+                batch, size = [], 0
+            batch.append(x)
+            size += len(x) + 1
+        if batch:
+            batches.append(batch)
+        id_of = self._id_of
+        for group in batches + singles:
+            arr = self.nlp.make_doc("\n".join(group)).to_array(self._attrs)
+            orths = arr[:, 0].tolist()
+            new = [o for o in dict.fromkeys(orths) if o not in id_of]
+            if new:
+                self._add(new)
+            rows = np.fromiter(map(id_of.__getitem__, orths), dtype=np.int32, count=len(orths)).tobytes()
+            idx = arr[:, 1].astype(np.int64)
+            lens = np.fromiter(map(len, group), dtype=np.int64, count=len(group))
+            begin = np.cumsum(lens + 1) - lens - 1
+            lo, hi = np.searchsorted(idx, np.stack([begin, begin + lens])).tolist()  # each piece's tokens
+            offsets = idx - np.repeat(begin, np.diff(np.append(lo, len(idx))))  # separators: past their piece's end
+            offs = offsets.astype(np.int32).tobytes()
+            first_len, offsets = arr[:, 2].tolist(), offsets.tolist()
+            for x, a, b in zip(group, lo, hi):
+                chunks[x] = (rows[4 * a:4 * b], offs[4 * a:4 * b], first_len[a], offsets[b - 1])
+
+    def tokens(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """spaCy's tokenization of ``text`` as (table rows, character offsets), each of shape (n_tokens,).
+
+        spaCy's tokenizer cuts a text at white space and tokenizes every run of
+        white-space or other characters on its own (a single space after a word is
+        that word's trailing space, not a token), so the tokens of a run are computed
+        once, by spaCy, and reused. (spaCy keeps such a cache too, but stops filling it
+        for the rest of a text once a special case such as "don't" has been seen.)
+        Runs meet in one place: spaCy's last pass matches the special cases over the
+        whole text, and a match may span two runs joined by one space (``": )"``). Runs
+        joined where the end of one and the start of the next could be consecutive
+        tokens of a special case are tokenized together, by spaCy, as one piece.
+        ``tests/test_atoms.py`` checks the tokens against spaCy's.
+        """
+        if len(self._id_of) > _TABLE_ROWS or len(self._chunks) > _CHUNK_ENTRIES:  # bounded memory
+            self._reset_table()
+        parts = _RUNS.split(text)  # white-space runs at odd positions, the others between
+        joins = self._joins(text, parts) if self._pair_screen is not None else ()
+        if joins:
+            return self._tokens_joined(text, parts, joins)
+        keys = parts[:]
+        spaces = parts[1::2]
+        # the word before a white-space run keeps its first space as its trailing space
+        trimmed = [s[1:] if s[0] == " " else s for s in spaces]
+        if spaces and not parts[0]:
+            trimmed[0] = spaces[0]  # a text's leading white space has no word before it
+        keys[1::2] = trimmed
+        chunks = self._chunks
+        entries = list(map(chunks.get, keys))
+        if None in entries:
+            self._fill(keys)
+            entries = list(map(chunks.__getitem__, keys))
+        rows = np.frombuffer(b"".join(map(itemgetter(0), entries)), dtype=np.int32)
+        if not len(rows):
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        counts = np.fromiter(map(len, map(itemgetter(0), entries)), dtype=np.int64, count=len(entries)) // 4
+        lens = np.fromiter(map(len, parts), dtype=np.int64, count=len(parts))
+        starts = np.cumsum(lens) - lens
+        starts[1::2] += lens[1::2] - np.fromiter(map(len, trimmed), dtype=np.int64, count=len(trimmed))
+        offsets = np.frombuffer(b"".join(map(itemgetter(1), entries)), dtype=np.int32)
+        return rows.astype(np.int64), offsets + np.repeat(starts, counts)
+
+    def _tokens_joined(self, text: str, parts: list[str], joins: set) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`tokens` for a text where some runs must be tokenized together."""
+        pieces: list[list[int]] = []  # [start, end) of each piece spaCy tokenizes on its own
+        pos, join = 0, False
+        for i, part in enumerate(parts):
+            n = len(part)
+            if n:
+                if not i % 2:
+                    if join:
+                        pieces[-1][1] = pos + n
+                        join = False
+                    else:
+                        pieces.append([pos, pos + n])
+                elif i in joins:
+                    join = True
+                elif part[0] != " " or not parts[i - 1]:
+                    pieces.append([pos, pos + n])
+                elif n > 1:  # the word before keeps one space as its trailing space
+                    pieces.append([pos + 1, pos + n])
+                pos += n
+        if not pieces:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        keys = [text[a:b] for a, b in pieces]
+        self._fill(keys)
+        entries = list(map(self._chunks.__getitem__, keys))
+        counts = np.fromiter((len(e[0]) for e in entries), dtype=np.int64, count=len(entries)) // 4
+        rows = np.frombuffer(b"".join(e[0] for e in entries), dtype=np.int32)
+        offsets = np.frombuffer(b"".join(e[1] for e in entries), dtype=np.int32)
+        starts = np.fromiter((a for a, _ in pieces), dtype=np.int64, count=len(pieces))
+        return rows.astype(np.int64), offsets + np.repeat(starts, counts)
+
+    def _joins(self, text: str, parts: list[str]) -> set:
+        """Indices in ``parts`` of the single spaces where a special case of spaCy's could join two runs.
+
+        A run's first token before spaCy's last pass is its first token after it,
+        unless that pass retokenized the run's start, which only a run starting with a
+        special case allows (and likewise for a run's last token): so a space is
+        joined when the run before it can end with the left token of a pair and the
+        run after it start with the right one.
+        """
+        joins = set()
+        ends = None
+        chunks = self._chunks
+        for m in self._pair_screen.finditer(text):
+            at = m.start()  # the space
+            pairs = [(a, b) for a, b in self._special_pairs.get((text[at - 1], text[at + 1]), ())
+                     if text.endswith(a, 0, at) and text.startswith(b, at + 1)]
+            if not pairs:
+                continue
+            if ends is None:
+                ends = list(accumulate(map(len, parts)))
+            i = bisect_right(ends, at)  # the part holding the space, between runs ``before`` and ``after``
+            before, after = parts[i - 1], parts[i + 1]
+            last = before[(chunks.get(before) or self._chunk(before))[3]:]
+            first = after[: (chunks.get(after) or self._chunk(after))[2]]
+            if any((last == a or before.endswith(self._specials)) and (first == b or after.startswith(self._specials))
+                   for a, b in pairs):
+                joins.add(i)
+        return joins
 
     def sentences(self, text: str) -> list[Sentence]:
         """Sentences of ``text`` (whitespace-only ones dropped) with the atom labels in each.
@@ -347,20 +609,10 @@ class AtomEngine:
             In text order; ``start``/``end`` are character offsets in ``text`` of the
             trimmed sentence, ``labels`` the labels of every atom lying inside it.
         """
-        doc = self.nlp.make_doc(text)
-        if not len(doc):
+        ids, idx = self.tokens(text)
+        n = len(ids)
+        if not n:
             return []
-        arr = doc.to_array(self._attrs)
-        n = len(arr)
-        distinct, where = np.unique(arr[:, 0], return_inverse=True)
-        if len(self._id_of) + len(distinct) > _TABLE_ROWS:  # bounded: after many unique tokens, start afresh
-            self._reset_table()
-        id_of = self._id_of
-        keys = distinct.tolist()
-        rows = [id_of.get(o, -1) for o in keys]
-        if -1 in rows:
-            rows = [r if r >= 0 else self._add(o) for r, o in zip(rows, keys)]
-        ids = np.asarray(rows, dtype=np.int64)[where.reshape(-1)]
         bits = self._bits[ids]
         starts = _sentencizer_starts(bits & _PUNCT_CHAR > 0, bits & _PUNCT > 0)
         starts = _line_starts(bits & _NEW_LINE > 0, bits & _DOT > 0, bits & _SHORT_NUMBER > 0, starts)
@@ -369,6 +621,8 @@ class AtomEngine:
         sizes = self._size[ids] + 2 * is_start
         token_at = (np.cumsum(sizes) - sizes + is_start).tolist()  # offset of each token's \x1e in the encoding
         masks = self._mask[ids]
+        masks[:-1] &= self._mask2[ids[1:]]  # the next token must be able to continue the pattern
+        masks[-1] &= self._single_token_labels
         first = np.flatnonzero(is_start)
         last = np.append(first[1:], n)
         sent_of_token = np.cumsum(is_start) - 1
@@ -383,13 +637,10 @@ class AtomEngine:
                 if (j, k) not in found and self.token_regexes[j][1].match(encoding, token_at[t]):
                     found.add((j, k))
                     labels.setdefault(k, set()).add(self.token_regexes[j][0])
-        for match_id, a, b in self.phrases(doc):
-            k = int(sent_of_token[a])
-            if sent_of_token[b - 1] == k:
-                labels.setdefault(k, set()).add(self.labels_of_phrase[match_id])
+        if self._phrases:
+            self._find_phrases(ids, sent_of_token, labels)
         out = []
-        idx = arr[:, 1].astype(np.int64)
-        end = idx + arr[:, 2].astype(np.int64)
+        end = idx + self._len[ids]
         for k, (a, b) in enumerate(zip(first.tolist(), last.tolist())):
             lo, hi = int(idx[a]), int(end[b - 1])
             raw = text[lo:hi]
@@ -399,3 +650,27 @@ class AtomEngine:
             lead = len(raw) - len(raw.lstrip())
             out.append(Sentence(lo + lead, lo + lead + len(trimmed), trimmed, labels.get(k) or set()))
         return out
+
+    def _find_phrases(self, ids: np.ndarray, sent_of_token: np.ndarray, labels: dict) -> None:
+        """Add the labels of the phrases found inside one sentence to ``labels`` (sentence -> set)."""
+        lids = self._lid[ids]
+        n = len(lids)
+        hit = self._single[lids]  # -1 indexes the table's last entry: False
+        if n > 1:
+            pairs = lids[:-1] * self._pair_base + lids[1:]
+            pairs[(lids[:-1] < 0) | (lids[1:] < 0)] = -1  # the last entry: False
+            hit[:-1] |= self._pair[pairs]
+        starts = np.flatnonzero(hit)
+        if not len(starts):
+            return
+        seq = lids.tolist()
+        sent = sent_of_token.tolist()
+        phrases, lengths_from = self._phrases, self._lengths_from
+        for t in starts.tolist():
+            k = sent[t]
+            for length in lengths_from[seq[t]]:
+                if t + length > n or sent[t + length - 1] != k:
+                    break
+                found = phrases.get(tuple(seq[t:t + length]))
+                if found:
+                    labels.setdefault(k, set()).update(found)
