@@ -446,7 +446,11 @@ class CueDetector:
         merged: dict[str, CueHit] = {}
         index = {on: _label_index(ss) for on, ss in sents.items()}
         for rule in self.rules:
-            h = self._apply(rule, texts[rule.on], sents[rule.on], rule.on, index[rule.on])
+            present = index[rule.on]
+            if rule.regex is None and (not any(a in present for a in rule.anchor)
+                                       or any(labels.isdisjoint(present) for labels, _ in rule.require)):
+                continue  # an anchor or a required label is in no sentence: the rule cannot fire
+            h = self._apply(rule, texts[rule.on], sents[rule.on], rule.on, present)
             if h is None:
                 continue
             prev = merged.get(h.name)
@@ -474,6 +478,9 @@ class CueDetector:
 
     def detect_many(self, transcripts: Iterable[Transcript]) -> list[CueReport]:
         """:meth:`detect` over many transcripts, in order."""
+        transcripts = list(transcripts)
+        if self.engine == "compiled":  # new pieces of text of the whole batch tokenized at once
+            _engine().prepare([mask_drafts(t.scratchpad) for t in transcripts] + [t.output or "" for t in transcripts])
         return [self.detect(t) for t in transcripts]
 
     @staticmethod
