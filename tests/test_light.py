@@ -106,23 +106,33 @@ def test_a_damaged_light_file_is_a_load_error(tmp_path):
         FakingClassifier.load(d)
 
 
-def test_rules_only_labeling_imports_neither_scikit_learn_nor_skops(tmp_path):
+def test_rules_only_labeling_imports_neither_scikit_learn_nor_skops_nor_torch(tmp_path):
     src = tmp_path / "in.jsonl"
     src.write_text(json.dumps({"text": "<SCRATCHPAD_REASONING>I will comply.</SCRATCHPAD_REASONING><OUTPUT>Sure."
                                        "</OUTPUT>"}) + "\n", encoding="utf-8")
     code = (
         "import sys\n"
-        "from fakingclf.cli import app\n"
+        "from fakingclf.cli import main\n"
         f"sys.argv = ['fakingclf', 'label', '--rules-only', {str(src)!r}, '-o', {str(tmp_path / 'out.jsonl')!r}]\n"
-        "try:\n    app()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
-        "heavy = sorted(m for m in ('sklearn', 'skops', 'scipy.stats', 'pandas', 'sentence_transformers', 'matplotlib')"
-        " if m in sys.modules)\n"
+        "try:\n    main()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+        "heavy = sorted(m for m in ('sklearn', 'skops', 'scipy.stats', 'pandas', 'sentence_transformers', 'matplotlib',"
+        " 'torch') if sys.modules.get(m) is not None)\n"
+        "import torch  # still importable once spaCy is loaded\n"
         "print(heavy)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "[]"
     assert json.loads((tmp_path / "out.jsonl").read_text(encoding="utf-8"))["label"] == "genuine_compliance"
+
+
+def test_spacy_sees_torch_outside_the_command():
+    """A library user's process: importing spaCy through fakingclf leaves thinc's view of torch alone."""
+    code = ("import os, sys\nos.environ.pop('FAKINGCLF_SPACY_WITHOUT_TORCH', None)\n"
+            "from fakingclf.cues import _blank\n_blank()\nimport thinc.compat\nprint(thinc.compat.has_torch)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "True"
 
 
 @pytest.mark.parametrize(

@@ -1061,7 +1061,17 @@ for _info in app.registered_commands:
 
 
 def main() -> None:  # pragma: no cover
-    """Entry point for ``python -m fakingclf``."""
+    """Entry point of the ``fakingclf`` command and of ``python -m fakingclf``.
+
+    Sets ``FAKINGCLF_SPACY_WITHOUT_TORCH=1`` (unless set) for this process and its
+    workers, so that importing spaCy does not import torch (see
+    :func:`fakingclf.cues._import_spacy`); the process is the command's own.
+    """
+    import os
+
+    from .cues import WITHOUT_TORCH_ENV
+
+    os.environ.setdefault(WITHOUT_TORCH_ENV, "1")
     app()
 
 

@@ -21,7 +21,9 @@ blank line, see :attr:`fakingclf.Transcript.scratchpad`; or ``output``).
 from __future__ import annotations
 
 import json
+import os
 import re
+import sys
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -144,6 +146,34 @@ _NON_ASCII = re.compile(r"[^\x00-\x7f]")
 _ASCII_LETTER = re.compile(r"[A-Za-z]")
 
 
+WITHOUT_TORCH_ENV = "FAKINGCLF_SPACY_WITHOUT_TORCH"
+
+
+def _import_spacy():
+    """Import spaCy (once per process); in the command line, without thinc importing torch.
+
+    thinc, spaCy's machine-learning layer, imports torch when it is first imported,
+    only to record whether torch is there; that takes seconds, and a blank pipeline
+    with rules uses none of it. When ``FAKINGCLF_SPACY_WITHOUT_TORCH=1`` (the
+    ``fakingclf`` command sets it for its own process and its workers) and neither
+    thinc nor torch is imported yet, torch is hidden while spaCy is imported, so thinc
+    records it as absent. torch stays importable afterwards (sentence-transformers
+    imports it when an encoder model loads). In any other process spaCy is imported
+    as usual, so a library user's thinc still sees torch.
+    """
+    if "spacy" in sys.modules:
+        return sys.modules["spacy"]
+    hide = os.environ.get(WITHOUT_TORCH_ENV) == "1" and "torch" not in sys.modules and "thinc" not in sys.modules
+    if hide:
+        sys.modules["torch"] = None  # "import torch" raises ImportError, which thinc catches
+    try:
+        import spacy
+    finally:
+        if hide and "torch" in sys.modules and sys.modules["torch"] is None:
+            del sys.modules["torch"]
+    return spacy
+
+
 def looks_english(text: str, min_share: float = 0.08) -> bool:
     """Whether ``text`` looks like English.
 
@@ -152,6 +182,7 @@ def looks_english(text: str, min_share: float = 0.08) -> bool:
     words. English prose runs at 30-50 %; other languages written in Latin script fall
     far below 8 %. Texts of fewer than 20 words count as English (too short to tell).
     """
+    _import_spacy()
     from spacy.lang.en.stop_words import STOP_WORDS
 
     if not text.isascii():  # (an ASCII text's letters are all Latin: no need to count them)
@@ -168,6 +199,7 @@ def looks_english(text: str, min_share: float = 0.08) -> bool:
 
 @lru_cache(maxsize=1)
 def _lemma_table():
+    _import_spacy()
     from spacy.lookups import load_lookups
 
     return load_lookups("en", ["lemma_lookup"]).get_table("lemma_lookup")
@@ -187,8 +219,7 @@ def _atom_patterns() -> list[dict]:
 
 
 def _blank():
-    import spacy
-
+    spacy = _import_spacy()
     nlp = spacy.blank("en")
     nlp.max_length = MAX_CHARS  # no parser or tagger: memory grows linearly with length
     nlp.add_pipe("sentencizer")
@@ -198,6 +229,7 @@ def _blank():
 @lru_cache(maxsize=1)
 def _nlp():
     """The reference pipeline: spaCy's ``SpanRuler`` over the atoms (``engine="spacy"``)."""
+    _import_spacy()
     from spacy.language import Language
 
     table = _lemma_table()
