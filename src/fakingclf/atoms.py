@@ -391,6 +391,7 @@ class AtomEngine:
         self._reset_table()
 
     def _reset_table(self, capacity: int = 4096) -> None:
+        self._split: dict[str, list[str]] = {}  # text -> _RUNS.split(text), kept by prepare() for tokens()
         self._id_of: dict[int, int] = {}  # orth hash -> row of the tables below
         self._chunks: dict[str, tuple] = {"": (b"", b"", 0, 0)}  # piece of text -> its tokens (see _chunk)
         self._enc = np.empty(capacity, dtype=object)  # the token's encoding
@@ -523,9 +524,12 @@ class AtomEngine:
             self._reset_table()
         chunks = self._chunks
         new: dict[str, None] = {}
+        self._split = {}
         for text in texts:
             if text and len(text) <= self.nlp.max_length:  # a longer one is refused by sentences(), by itself
-                new.update(dict.fromkeys(k for k in _pieces(_RUNS.split(text))[0] if k not in chunks))
+                parts = _RUNS.split(text)
+                self._split[text] = parts  # for tokens(), which takes each text once
+                new.update(dict.fromkeys(k for k in _pieces(parts)[0] if k not in chunks))
         if new:
             self._fill(list(new))
 
@@ -545,7 +549,7 @@ class AtomEngine:
         """
         if len(self._id_of) > _TABLE_ROWS or len(self._chunks) > _CHUNK_ENTRIES:  # bounded memory
             self._reset_table()
-        parts = _RUNS.split(text)  # white-space runs at odd positions, the others between
+        parts = self._split.pop(text, None) or _RUNS.split(text)  # white runs at odd positions, the others between
         joins = self._joins(text, parts) if self._pair_screen is not None else ()
         if joins:
             return self._tokens_joined(text, parts, joins)
@@ -665,9 +669,8 @@ class AtomEngine:
         if self._phrases:
             self._find_phrases(ids, sent_of_token, labels)
         out = []
-        end = idx + self._len[ids]
-        for k, (a, b) in enumerate(zip(first.tolist(), last.tolist())):
-            lo, hi = int(idx[a]), int(end[b - 1])
+        his = (idx[last - 1] + self._len[ids[last - 1]]).tolist()
+        for k, (lo, hi) in enumerate(zip(idx[first].tolist(), his)):
             raw = text[lo:hi]
             trimmed = raw.strip()
             if not trimmed:
