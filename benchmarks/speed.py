@@ -8,7 +8,9 @@ Usage (from the repository root, after `make install`):
 Inputs: the source transcripts (the shared development set, or any JSONL that
 `fakingclf label` reads) resampled with replacement to each size, every line with a
 unique id and a unique last scratchpad sentence ("(Benchmark note N.)"), so no two
-lines share a text.
+lines share a whole text (they share all but that sentence with other lines). With
+`--distinct FILES`, the same figures on every record of those files once: texts that
+all differ.
 
 Every figure is measured in the same run as its floor:
 
@@ -137,6 +139,55 @@ def make_input(source: Path, n: int, path: Path, seed: int = 0) -> None:
             f.write(json.dumps(rec) + "\n")
 
 
+def distinct_input(paths: list[Path], path: Path) -> int:
+    """Write every record of ``paths`` once, each with a unique id: texts that are all different."""
+    n = 0
+    with open(path, "w", encoding="utf-8") as f:
+        for p in paths:
+            for line in p.read_text(encoding="utf-8").splitlines():
+                if line.strip():
+                    rec = json.loads(line)
+                    rec["id"] = f"d{n}"
+                    f.write(json.dumps(rec) + "\n")
+                    n += 1
+    return n
+
+
+def measure(inp: Path, n: int, modes: list[str], args, st: dict, env: dict, work: Path, results: dict,
+            kind: str = "resampled") -> None:
+    """Run every mode on ``inp`` (``n`` lines) and append its figures to ``results["runs"]``."""
+    out = work / "out.jsonl"
+    tf = work / f"texts-{kind}-{n}.json"
+    n_texts = None
+    for mode in modes:
+        if mode == "default" and n > args.max_full:
+            continue
+        row = {"lines": n, "mode": mode, "input": kind}
+        if mode in ("tokenizer", "tokenizer-2"):
+            if n_texts is None:
+                n_texts = texts_file(inp, tf)
+            secs = tokenizer_floor(tf, 1 if mode == "tokenizer" else 2, env)
+            row.update(seconds=round(secs, 2), net_per_second=round(n / secs, 1), texts=n_texts)
+        else:
+            cmd = CLI + ["label", str(inp), "-o", str(out)]
+            start = st["default"]
+            if mode == "rules":
+                cmd.append("--rules-only")
+                start = st["rules_only"]
+            elif mode == "rules-w2":
+                cmd += ["--rules-only", "--workers", "2"]
+                start = st["rules_only_w2"]
+            wall, rss = run_rss(cmd, env)
+            with open(out, "rb") as f:
+                n_out = sum(1 for _ in f)
+            if n_out != n:
+                raise RuntimeError(f"{mode} at {n} lines wrote {n_out} records")
+            row.update(seconds=round(wall, 2), per_second=round(n / wall, 1),
+                       net_per_second=round(n / max(wall - start, 1e-9), 1), peak_rss_mb=round(rss, 1))
+        results["runs"].append(row)
+        print(json.dumps(row), flush=True)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("data", nargs="?", default="../shared/data/af_reasoning_dev.jsonl")
@@ -144,6 +195,8 @@ def main(argv=None):
     ap.add_argument("--modes", default=",".join(ALL_MODES))
     ap.add_argument("--max-full", type=int, default=1000, help="largest size for the default model")
     ap.add_argument("--startup-runs", type=int, default=3, help="runs per start-up figure (the median is kept)")
+    ap.add_argument("--distinct", default=None, metavar="FILES",
+                    help="comma-separated JSONL files: also measure on their records, each once (all texts differ)")
     ap.add_argument("--doc", default=None, help="write the Speed section of this Markdown file")
     ap.add_argument("--out", default=None, help="also write the figures as JSON")
     ap.add_argument("--render", default=None, metavar="JSON",
@@ -153,7 +206,7 @@ def main(argv=None):
     if args.render:
         results = json.loads(Path(args.render).read_text(encoding="utf-8"))
         a = results["args"]
-        args.sizes, args.startup_runs = a["sizes"], a["startup_runs"]
+        args.sizes, args.startup_runs, args.distinct = a["sizes"], a["startup_runs"], a.get("distinct")
         sizes = [int(s) for s in args.sizes.split(",")]
         return _write(report(results, sizes, a["modes"], args), results, args)
     source = Path(args.data)
@@ -169,7 +222,8 @@ def main(argv=None):
     results = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                            "platform": platform.platform()},
                "source": str(source), "runs": [], "startup": {},
-               "args": {"sizes": args.sizes, "modes": modes, "startup_runs": args.startup_runs}}
+               "args": {"sizes": args.sizes, "modes": modes, "startup_runs": args.startup_runs,
+                        "distinct": args.distinct}}
     try:
         one = work / "one.jsonl"
         make_input(source, 1, one)
@@ -185,35 +239,11 @@ def main(argv=None):
         for n in sizes:
             inp = work / f"in{n}.jsonl"
             make_input(source, n, inp)
-            tf = work / f"texts{n}.json"
-            n_texts = None
-            for mode in modes:
-                if mode == "default" and n > args.max_full:
-                    continue
-                row = {"lines": n, "mode": mode}
-                if mode in ("tokenizer", "tokenizer-2"):
-                    if n_texts is None:
-                        n_texts = texts_file(inp, tf)
-                    secs = tokenizer_floor(tf, 1 if mode == "tokenizer" else 2, env)
-                    row.update(seconds=round(secs, 2), net_per_second=round(n / secs, 1), texts=n_texts)
-                else:
-                    cmd = CLI + ["label", str(inp), "-o", str(out)]
-                    start = st["default"]
-                    if mode == "rules":
-                        cmd.append("--rules-only")
-                        start = st["rules_only"]
-                    elif mode == "rules-w2":
-                        cmd += ["--rules-only", "--workers", "2"]
-                        start = st["rules_only_w2"]
-                    wall, rss = run_rss(cmd, env)
-                    with open(out, "rb") as f:
-                        n_out = sum(1 for _ in f)
-                    if n_out != n:
-                        raise RuntimeError(f"{mode} at {n} lines wrote {n_out} records")
-                    row.update(seconds=round(wall, 2), per_second=round(n / wall, 1),
-                               net_per_second=round(n / max(wall - start, 1e-9), 1), peak_rss_mb=round(rss, 1))
-                results["runs"].append(row)
-                print(json.dumps(row), flush=True)
+            measure(inp, n, modes, args, st, env, work, results)
+        if args.distinct:
+            inp = work / "distinct.jsonl"
+            n = distinct_input([Path(x) for x in args.distinct.split(",")], inp)
+            measure(inp, n, [m for m in modes if m != "default"], args, st, env, work, results, kind="distinct")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -233,13 +263,15 @@ def _write(md: str, results: dict, args) -> None:
 
 def report(results: dict, sizes: list[int], modes: list[str], args) -> str:
     """The Speed section as Markdown: throughput against the tokenizer floor, start-up against spaCy's."""
-    runs = {(r["mode"], r["lines"]): r for r in results["runs"]}
+    runs = {(r["mode"], r["lines"]): r for r in results["runs"] if r.get("input", "resampled") == "resampled"}
+    distinct = {r["mode"]: r for r in results["runs"] if r.get("input") == "distinct"}
     m, st = results["machine"], results["startup"]
     out = ["## Speed and memory", "",
            "Written by one command:", "",
            "```bash",
            f".venv/bin/python benchmarks/speed.py {results['source']} --sizes {args.sizes} "
-           f"--doc docs/benchmarks.md --out benchmarks/speed.json",
+           + (f"--distinct {args.distinct} " if args.distinct else "")
+           + "--doc docs/benchmarks.md --out benchmarks/speed.json",
            "```", "",
            f"Machine: {m['cpus']} CPUs, no GPU, Python {m['python']}. Inputs are the development set resampled "
            "to each size, every line made unique. Each `fakingclf label` row is one process timed from start to "
@@ -260,6 +292,18 @@ def report(results: dict, sizes: list[int], modes: list[str], args) -> str:
             else:
                 cells.append(f"{r['net_per_second']:,}/s · {r['seconds']:,} s")
         out.append(f"| {TITLES[mode]} | " + " | ".join(cells) + " |")
+    if distinct:
+        n = next(iter(distinct.values()))["lines"]
+        out += ["", f"The same on texts that all differ: every record of `{args.distinct}` once ({n:,} lines, "
+                "several layouts). Pieces of text seen before are not tokenized again (`AtomEngine.tokens`), so "
+                "resampled inputs, which repeat all but one sentence of each text, favour rules-only; here they do not.",
+                "", "| mode | " + f"{n:,} lines |", "|---|---|"]
+        for mode in modes:
+            r = distinct.get(mode)
+            if r:
+                cell = (f"{r['per_second']:,}/s ({r['net_per_second']:,}/s net) · {r['seconds']:,} s · "
+                        f"{r['peak_rss_mb']:,.0f} MB") if "peak_rss_mb" in r else f"{r['net_per_second']:,}/s · {r['seconds']:,} s"
+                out.append(f"| {TITLES[mode]} | {cell} |")
     out += ["", f"Start-up, median of {args.startup_runs} run(s) on a one-line input: "
             f"`python -c \"import spacy; spacy.blank('en')\"` {st['spacy_blank']} s; "
             f"`label --rules-only` {st['rules_only']} s ({st['rules_only'] / st['spacy_blank']:.2f}x); "
@@ -273,6 +317,11 @@ def report(results: dict, sizes: list[int], modes: list[str], args) -> str:
                 lines.append(f"- {TITLES[mode]} at {n:,} lines: {r['net_per_second']:,}/s net, "
                              f"{r['net_per_second'] / f['net_per_second']:.2f}x its floor ({f['net_per_second']:,}/s; "
                              "target ≥ 0.5x and ≥ 2,000/s on 2 cores).")
+    for mode, floor in (("rules", "tokenizer"), ("rules-w2", "tokenizer-2")):
+        r, f = distinct.get(mode), distinct.get(floor)
+        if r and f:
+            lines.append(f"- {TITLES[mode]} on the distinct texts: {r['net_per_second']:,}/s net, "
+                         f"{r['net_per_second'] / f['net_per_second']:.2f}x its floor ({f['net_per_second']:,}/s).")
     lines.append(f"- One-line `label --rules-only`: {st['rules_only'] / st['spacy_blank']:.2f}x the spaCy start-up "
                  "(target ≤ 1.5x).")
     for mode in ("rules", "rules-w2", "default"):

@@ -38,13 +38,17 @@ def test_speed_script_runs_and_writes_its_section(tmp_path):
     doc.write_text("# Benchmarks\n", encoding="utf-8")
     r = subprocess.run(
         [sys.executable, str(REPO / "benchmarks" / "speed.py"), str(REPO / "data" / "labeled" / "examples.jsonl"),
-         "--sizes", "20,40", "--modes", "tokenizer,rules", "--startup-runs", "1", "--doc", str(doc), "--out", str(out)],
+         "--sizes", "20,40", "--modes", "tokenizer,rules", "--startup-runs", "1", "--doc", str(doc), "--out", str(out),
+         "--distinct", str(REPO / "data" / "labeled" / "examples.jsonl")],
         capture_output=True, text=True, timeout=600,
     )
     assert r.returncode == 0, r.stderr
     results = json.loads(out.read_text())
     runs = results["runs"]
-    assert [(x["lines"], x["mode"]) for x in runs] == [(20, "tokenizer"), (20, "rules"), (40, "tokenizer"), (40, "rules")]
+    n_examples = sum(1 for line in (REPO / "data" / "labeled" / "examples.jsonl").open() if line.strip())
+    assert [(x["lines"], x["mode"], x["input"]) for x in runs] == [
+        (20, "tokenizer", "resampled"), (20, "rules", "resampled"), (40, "tokenizer", "resampled"),
+        (40, "rules", "resampled"), (n_examples, "tokenizer", "distinct"), (n_examples, "rules", "distinct")]
     assert all(x["net_per_second"] > 0 for x in runs)
     assert all(x["per_second"] > 0 and x["peak_rss_mb"] > 50 for x in runs if x["mode"] == "rules")
     assert all(x["texts"] == 2 * x["lines"] for x in runs if x["mode"] == "tokenizer")  # scratchpad and output
@@ -52,6 +56,7 @@ def test_speed_script_runs_and_writes_its_section(tmp_path):
     section = get_section(doc, "speed")
     assert "| rules-only | " in section and "20 lines" in section and "40 lines" in section
     assert "x its floor" in section and "x the spaCy start-up" in section
+    assert "on the distinct texts" in section and f"{n_examples:,} lines" in section
 
 
 def _finetune_results(complete: bool) -> dict:
