@@ -396,12 +396,19 @@ class FakingClassifier:
         self.random_state = random_state
         self.detector = CueDetector()
         self._embedder = None
+        self.backend = "torch"
+        self._backend_log = None
         self.pipeline_ = None
         self.calibrator_ = None
         self.head_ = None
         self.text_head_ = None
         self.compliance_ = None
         self.info_: dict[str, Any] = {}
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_backend_log"] = None  # a console's method does not cross to worker processes
+        return state
 
     # ------------------------------------------------------------- features
     @property
@@ -410,8 +417,55 @@ class FakingClassifier:
         if self._embedder is None:
             from .embed import Embedder
 
-            self._embedder = Embedder()
+            self._embedder = Embedder(backend=self.backend, log=self._backend_log)
         return self._embedder
+
+    def set_backend(self, backend: str = "auto", log=None) -> str:
+        """Choose the encoder backend; returns the one chosen.
+
+        Parameters
+        ----------
+        backend : {"auto", "torch", "onnx"}
+            ``torch``: float32 sentence-transformers. ``onnx``: the int8 ONNX Runtime
+            export (:mod:`fakingclf.onnx_backend`). ``auto``: the backend the model's
+            training chose (``model.json`` ``encoder_backend.default``: ``onnx`` only when
+            its out-of-fold AUROC was within :data:`fakingclf.onnx_backend.AUROC_TOLERANCE` (0.005) of the float
+            model's), or ``torch`` when training did not check or ONNX Runtime is not
+            installed. A model without the encoder takes any value and uses neither.
+        log : callable, optional
+            Receives a line when the ONNX export starts, and when ``auto`` falls back.
+
+        Raises
+        ------
+        ValueError
+            For another value, or ``onnx`` when onnx/onnxruntime is not installed.
+        """
+        from .onnx_backend import BACKENDS, available
+
+        if backend not in ("auto",) + BACKENDS:
+            raise ValueError(f"backend must be auto, {', '.join(BACKENDS)}; not {backend!r}")
+        chosen = backend
+        if backend == "auto":
+            chosen = str((self.info_.get("encoder_backend") or {}).get("default", "torch"))
+            chosen = chosen if chosen in BACKENDS else "torch"
+            if chosen == "onnx" and self.use_embeddings and available():
+                if log:
+                    log(f"the model's default backend is onnx, but {available()}; using torch")
+                chosen = "torch"
+        elif backend == "onnx" and self.use_embeddings and available():
+            raise ValueError(available())
+        self._backend_log = log
+        if chosen != self.backend and self._embedder is not None:
+            from .embed import Embedder
+
+            old = self._embedder
+            self._embedder = Embedder(old.model_path, old.batch_size, old.max_words, backend=chosen, log=log)
+            if old.cache is not None:
+                self._embedder.set_cache(old.cache)
+        elif self._embedder is not None:
+            self._embedder.log = log
+        self.backend = chosen
+        return chosen
 
     @property
     def feature_names(self) -> list[str]:
@@ -710,10 +764,12 @@ class FakingClassifier:
 
     @property
     def version(self) -> str:
-        """Model version string: ``fakingclf-<library version>+<training data hash, 12>.<method hash, 8>``.
+        """Model version string: ``fakingclf-<library version>+<training data hash, 12>.<method hash, 8>``,
+        then ``.onnx-int8`` for a model with the encoder served by the int8 backend.
 
         The method hash covers the parameters and feature names, so two models trained on the
-        same data by different methods (the default and the rules-only model) differ.
+        same data by different methods (the default and the rules-only model) differ; the
+        suffix tells labels from the two encoder backends apart (their p differ slightly).
         """
         import hashlib
 
@@ -721,7 +777,8 @@ class FakingClassifier:
         method = json.dumps({"params": self.info_.get("params", {}), "features": self.info_.get("feature_names", [])},
                             sort_keys=True)
         m = hashlib.sha256(method.encode()).hexdigest()[:8]
-        return f"fakingclf-{self.info_.get('library_version', __version__)}+{h}.{m}"
+        suffix = ".onnx-int8" if self.use_embeddings and self.backend == "onnx" else ""
+        return f"fakingclf-{self.info_.get('library_version', __version__)}+{h}.{m}{suffix}"
 
     def predict(self, transcripts: Iterable[Transcript]) -> list[Prediction]:
         """Label transcripts.

@@ -85,6 +85,18 @@ def _load(path: str):
     return SentenceTransformer(path, device="cpu", local_files_only=True)
 
 
+_ONNX: dict = {}
+
+
+def _load_onnx(path: str, log=None):
+    """The :class:`~fakingclf.onnx_backend.OnnxEncoder` of ``path``, made once per process."""
+    if path not in _ONNX:
+        from .onnx_backend import OnnxEncoder
+
+        _ONNX[path] = OnnxEncoder(path, log=log)
+    return _ONNX[path]
+
+
 @lru_cache(maxsize=1)
 def _prototypes() -> dict[str, list[str]]:
     raw = json.loads(resources.files("fakingclf").joinpath("patterns/prototypes.json").read_text("utf-8"))
@@ -111,10 +123,26 @@ class Embedder:
     cache : str, Path or EmbeddingCache, optional
         An on-disk embedding cache (see :mod:`fakingclf.cache`): texts seen before
         are not embedded again. A path is opened as ``EmbeddingCache(path)``.
+    backend : {"torch", "onnx"}
+        ``torch``: sentence-transformers in float32; ``onnx``: the int8 ONNX Runtime
+        export (:mod:`fakingclf.onnx_backend`), exported on first use if missing.
+    log : callable, optional
+        Receives a line when the ONNX export starts.
+
+    Raises
+    ------
+    ValueError
+        For another ``backend``.
     """
 
     def __init__(self, model_path: Optional[str] = None, batch_size: int = 64, max_words: int = 120,
-                 cache=None):
+                 cache=None, backend: str = "torch", log=None):
+        from .onnx_backend import BACKENDS
+
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
+        self.backend = backend
+        self.log = log
         self.model_path = model_path or default_model_path()
         self.batch_size = batch_size
         self.max_words = max_words
@@ -123,11 +151,21 @@ class Embedder:
         if cache is not None:
             self.set_cache(cache)
 
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["log"] = None  # a console's method does not cross to worker processes
+        return state
+
     def cache_namespace(self) -> str:
         """The part of every cache key that names this model and unit length."""
         from .cache import model_fingerprint
 
-        return f"minilm-units/1|{model_fingerprint(self.model_path)}|max_words={self.max_words}"
+        ns = f"minilm-units/1|{model_fingerprint(self.model_path)}|max_words={self.max_words}"
+        if self.backend == "onnx":  # int8 embeddings differ from float ones: never share entries
+            from .onnx_backend import RECIPE_VERSION
+
+            ns += f"|backend=onnx-int8-r{RECIPE_VERSION}"
+        return ns
 
     def set_cache(self, cache) -> None:
         """Use ``cache`` (a path, an :class:`~fakingclf.cache.EmbeddingCache`, or None to stop caching)."""
@@ -142,7 +180,10 @@ class Embedder:
 
     @property
     def model(self):
-        """The loaded ``SentenceTransformer`` (loaded once per process, on the CPU)."""
+        """The loaded encoder, once per process, on the CPU: a ``SentenceTransformer``
+        (``backend="torch"``) or an :class:`~fakingclf.onnx_backend.OnnxEncoder`."""
+        if self.backend == "onnx":
+            return _load_onnx(self.model_path, self.log)
         return _load(self.model_path)
 
     @property

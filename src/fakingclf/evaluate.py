@@ -46,6 +46,7 @@ def evaluate_files(
     seed: int = 0,
     label_threshold: float = 0.5,
     log: Optional[Callable[[str], None]] = None,
+    backend: str = "auto",
 ) -> dict[str, Any]:
     """Evaluate on labeled JSONL files.
 
@@ -104,6 +105,8 @@ def evaluate_files(
     if log is not None:
         log("loading model…")
     base = FakingClassifier.load(model)
+    used = base.set_backend(backend, log=log)  # checks the value for every model
+    used = used if base.use_embeddings else None  # a model without the encoder uses no backend
     thr = base.threshold if threshold is None else threshold
     if cv or leave_one_group_out:
         params = dict(base.info_.get("params", {}))
@@ -134,6 +137,7 @@ def evaluate_files(
         "data_sha256": sha,
         "label_field": label_field,
         "threshold": thr,
+        "backend": used,
         "overall": binary_metrics(y, p, thr, n_resamples=n_resamples),
     }
     if group_field:

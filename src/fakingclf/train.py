@@ -186,6 +186,73 @@ def out_of_fold(fit_predict: Callable, n: int, splits) -> np.ndarray:
 MAX_TABLE_GROUPS = 12
 
 
+def backend_check(
+    F: Features, y: np.ndarray, groups: np.ndarray, make_clf: Callable[[], FakingClassifier], cache=None,
+    log: Callable[[str], None] = lambda s: None, seed: int = 0,
+) -> dict[str, Any]:
+    """Out-of-fold AUROC of an encoder model served by the float and by the int8 backend.
+
+    On the 5 folds of :func:`cv_splits`, a model is fit on the float (torch)
+    features of the training rows and scores the held-out rows twice: with their
+    float features and with the features the int8 ONNX encoder gives
+    (:mod:`fakingclf.onnx_backend`), as a model trained once and served by either
+    backend would. ``onnx`` becomes the model's default backend when its AUROC is
+    at most :data:`~fakingclf.onnx_backend.AUROC_TOLERANCE` (0.005) below the
+    float one.
+
+    Parameters
+    ----------
+    F : Features
+        The float features of the training set (the prototype similarities are the
+        last columns of ``F.X``).
+    cache : EmbeddingCache, optional
+        Its folder also caches the int8 embeddings (under their own namespace).
+
+    Returns
+    -------
+    dict
+        ``{"default", "checked", "auroc": {"torch", "onnx"}, "tolerance",
+        "max_abs_diff_p", "label_agreement", "n", "folds"}``; ``checked`` False (with
+        ``why``) when ONNX Runtime is not installed, and ``default`` is then torch.
+    """
+    from sklearn.metrics import roc_auc_score
+
+    from .embed import Embedder, prototype_feature_names
+    from .onnx_backend import AUROC_TOLERANCE, available
+
+    why = available()
+    if why:
+        return {"default": "torch", "checked": False, "why": why}
+    q = Embedder(backend="onnx", log=log)
+    if cache is not None:
+        from .cache import EmbeddingCache
+
+        q.set_cache(EmbeddingCache(cache.path))
+    log("checking the int8 ONNX backend out of fold (embedding the training set again)…")
+    Uq = q.encode_units(F.texts)
+    k = len(prototype_feature_names())
+    Xq = F.X.copy()
+    Xq[:, -k:] = q.prototype_features(Uq)
+    Fq = Features(Xq, Uq, F.texts)
+    p_t, p_q = np.full(len(y), np.nan), np.full(len(y), np.nan)
+    splits = cv_splits(y, groups, 5, seed)
+    for tr, te in splits:
+        m = make_clf().fit_features(F[tr], y[tr], groups=groups[tr])
+        p_t[te], p_q[te] = m.proba_from_features(F[te]), m.proba_from_features(Fq[te])
+    auc_t, auc_q = float(roc_auc_score(y, p_t)), float(roc_auc_score(y, p_q))
+    thr = make_clf().threshold
+    return {
+        "default": "onnx" if auc_q >= auc_t - AUROC_TOLERANCE else "torch",
+        "checked": True,
+        "auroc": {"torch": round(auc_t, 4), "onnx": round(auc_q, 4)},
+        "tolerance": AUROC_TOLERANCE,
+        "max_abs_diff_p": round(float(np.max(np.abs(p_t - p_q))), 4),
+        "label_agreement": round(float(np.mean((p_t >= thr) == (p_q >= thr))), 4),
+        "n": int(len(y)),
+        "folds": len(splits),
+    }
+
+
 def cv_splits(y: np.ndarray, groups: Optional[np.ndarray], k: int = 5, seed: int = 0) -> list:
     """``k`` folds: grouped and stratified (``StratifiedGroupKFold``) when ``groups`` has at
     least ``k`` distinct values and some group holds several rows, else stratified.
@@ -340,6 +407,13 @@ def train_from_files(
         info["evaluation"] = evaluate_protocols(
             X, texts, y, origins, lambda: FakingClassifier(**params), threshold=clf.threshold
         )
+    if evaluate and clf.use_embeddings:
+        info["encoder_backend"] = backend_check(X, y, origins, lambda: FakingClassifier(**params),
+                                                cache=clf.embedder.cache, log=log)
+        b = info["encoder_backend"]
+        log(f"encoder backend: {b['default']}" + (f" (out-of-fold AUROC torch {b['auroc']['torch']:.4f}, "
+                                                  f"int8 onnx {b['auroc']['onnx']:.4f})" if b["checked"]
+                                                  else f" ({b['why']})"))
     clf.fit_features(X, y, groups=origins)
     if compliance_field and (clf.use_embeddings or clf.text_head):  # a rules-only model keeps the fixed rules
         info["compliance_head"] = clf.fit_compliance(ts, reports, compliance_field, groups=origins)
@@ -365,6 +439,19 @@ def _versions() -> dict[str, str]:
     except ImportError:  # pragma: no cover
         pass
     return v
+
+
+def _backend_lines(b: Optional[dict]) -> list[str]:
+    """The model card's line on the encoder backend check (none for a model without the encoder)."""
+    if not b:
+        return []
+    if not b.get("checked"):
+        return [f"- Encoder backend: torch (the int8 ONNX backend was not checked: {b.get('why', 'no reason given')})."]
+    return [f"- Encoder backend: **{b['default']}** by default (`--backend auto`). Out of {b['folds']} folds, a model "
+            f"fit on float embeddings scored the held-out rows with AUROC {b['auroc']['torch']:.4f} from the float "
+            f"(torch) encoder and {b['auroc']['onnx']:.4f} from the int8 ONNX one (rule: onnx when at most "
+            f"{b['tolerance']} lower); largest difference in p {b['max_abs_diff_p']}, same label on "
+            f"{100 * b['label_agreement']:.1f}% of the {b['n']} transcripts."]
 
 
 def _fmt(x: Optional[float]) -> str:
@@ -428,6 +515,7 @@ def write_model_card(
         f"calibrated ({info['params']['calibration']}) on out-of-fold scores of {info['params']['cv']} inner folds, "
         f"grouped by `{td.get('group_field', 'origin')}` when it has at least {info['params']['cv']} values.",
         f"- Threshold for hard decisions: {info['params']['threshold']}.",
+        *_backend_lines(info.get("encoder_backend")),
         "",
         "## Training data",
         f"- Files: {', '.join(td['files'])} (n = {td['n']}, {td['n_alignment_faking']} alignment faking)",
