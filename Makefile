@@ -44,7 +44,8 @@ test: install
 test-fast: install
 	$(PY) -m pytest -q -m "not slow"
 
-## Retrain the shipped models (default and rules-only) from the shared data and rewrite their model cards.
+## Retrain the shipped models (default and rules-only) from the shared data and rewrite their model cards;
+## then export the encoder to int8 ONNX for --backend onnx (into ~/.cache/fakingclf/onnx, or $FAKINGCLF_ONNX_DIR).
 ## The training file is built from ../shared/data by data/shared_training_set.py (policy in the model card).
 SHARED_DIR ?= ../shared/data
 model: install
@@ -55,6 +56,7 @@ model: install
 	$(CLI) train build/training.jsonl --group-field group --rules-only -o src/fakingclf/models/rules-only \
 		--card docs/model_card_rules_only.md --datasheet data/labeled/README.md --card-note data/labeled/training_policy.md \
 		--title "fakingclf rules-only model"
+	$(CLI) export-onnx
 
 clean:
 	rm -rf $(VENV) out build *.egg-info src/*.egg-info

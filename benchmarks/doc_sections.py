@@ -1,6 +1,7 @@
-"""docs/benchmarks.md is written by four scripts: af_reasoning.py (accuracy, with the intro),
+"""docs/benchmarks.md is written by five scripts: af_reasoning.py (accuracy, with the intro),
 pipeline_speed.py (full pipeline on 2,500-character scratchpads), speed.py (throughput and
-memory) and finetune_head.py (the experimental fine-tuned head). Each owns one section between
+memory), encoder_speed.py (the float and int8 encoder backends) and finetune_head.py (the
+experimental fine-tuned head). Each owns one section between
 HTML comment markers and leaves the others as they are."""
 
 from __future__ import annotations

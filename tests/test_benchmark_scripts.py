@@ -106,3 +106,41 @@ def test_finetune_render_marks_what_a_stopped_run_did_not_measure(tmp_path):
 def test_finetune_render_refuses_other_files(tmp_path):
     r, section = _render(tmp_path, {"protocols": {}})
     assert r.returncode != 0 and "not a results file" in r.stderr and section == ""
+
+
+@pytest.mark.slow
+def test_encoder_speed_script_runs_and_writes_its_section(tmp_path, monkeypatch):
+    monkeypatch.setenv("FAKINGCLF_ONNX_DIR", str(tmp_path / "onnx"))
+    examples = REPO / "data" / "labeled" / "examples.jsonl"
+    model = tmp_path / "m"
+    subprocess.run([sys.executable, "-m", "fakingclf", "train", str(examples), "--encoder", "--no-eval",
+                    "-o", str(model)], check=True, capture_output=True, timeout=600)
+    doc, out = tmp_path / "b.md", tmp_path / "enc.json"
+    doc.write_text("# Benchmarks\n", encoding="utf-8")
+    r = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "encoder_speed.py"), str(examples), "--sizes", "6,12",
+         "--model", str(model), "--startup-runs", "1", "--floor-runs", "1", "--doc", str(doc), "--out", str(out)],
+        capture_output=True, text=True, timeout=900,
+    )
+    assert r.returncode == 0, r.stderr
+    results = json.loads(out.read_text())
+    assert [(x["lines"], x["mode"]) for x in results["runs"]] == [
+        (n, m) for n in (6, 12) for m in ("floor-torch", "label-torch", "floor-onnx", "label-onnx")]
+    assert all(x["net_per_second"] > 0 and x["units"] > 0 for x in results["runs"])
+    assert all(x["peak_rss_mb"] > 100 for x in results["runs"] if x["mode"].startswith("label"))
+    assert set(results["startup"]) == {"torch", "onnx"} and results["model"]["encoder_backend"] is None
+    section = get_section(doc, "encoder_speed")
+    assert "| label --backend onnx | " in section and "6 lines" in section and "12 lines" in section
+    assert "x its floor with torch" in section and "did not run the backend check" in section
+
+    # rendering a run whose model was checked states both AUROCs and the default they chose
+    results["model"]["encoder_backend"] = {"default": "onnx", "checked": True, "auroc": {"torch": 0.99, "onnx": 0.9888},
+                                           "tolerance": 0.005, "max_abs_diff_p": 0.07, "label_agreement": 0.995,
+                                           "n": 916, "folds": 5}
+    out.write_text(json.dumps(results))
+    r = subprocess.run([sys.executable, str(REPO / "benchmarks" / "encoder_speed.py"), "--render", str(out),
+                        "--doc", str(doc)], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    section = get_section(doc, "encoder_speed")
+    assert "torch 0.9900, onnx 0.9888" in section and "`--backend auto` is **onnx**" in section
+    assert section.count("## Encoder backends") == 1

@@ -230,3 +230,15 @@ def test_an_encoder_model_labels_with_either_backend(tmp_path, export_dir):
     pq = np.array([x["p_alignment_faking"] for x in out["onnx"]])
     assert len(pt) == len(pq) == 18 and np.abs(pt - pq).max() < 0.2 and np.abs(pt - pq).max() > 0
     assert sum(a["label"] == b["label"] for a, b in zip(out["torch"], out["onnx"])) >= 16
+    # a model whose training chose onnx loads with it, from the API and with --backend auto
+    from fakingclf.classifier import FakingClassifier
+
+    meta_path = tmp_path / "m" / "model.json"
+    meta = json.loads(meta_path.read_text())
+    meta["encoder_backend"] = {"default": "onnx", "checked": True}
+    meta_path.write_text(json.dumps(meta))
+    assert FakingClassifier.load(tmp_path / "m").backend == "onnx"
+    r = CliRunner().invoke(app, ["label", str(EXAMPLES_PATH), "--model", str(tmp_path / "m"),
+                                 "-o", str(tmp_path / "auto2.jsonl")])
+    assert r.exit_code == 0, r.output
+    assert [json.loads(x) for x in (tmp_path / "auto2.jsonl").read_text().splitlines()] == out["onnx"]
