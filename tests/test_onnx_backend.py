@@ -73,6 +73,8 @@ def test_auto_follows_what_training_chose(monkeypatch):
     assert said and "using torch" in said[0]
     with pytest.raises(ValueError, match="needs onnx and onnxruntime"):
         clf.set_backend("onnx")
+    with pytest.raises(AttributeError):
+        clf.backend = "onnx"  # read-only: the encoder and the version tag can only change together
     plain = FakingClassifier()  # no encoder: any backend is accepted and none is loaded
     assert plain.set_backend("onnx") == "onnx" and plain._embedder is None
     assert ".onnx" not in plain.version  # it uses no encoder, so its labels are the same
@@ -175,7 +177,10 @@ def test_label_backend_option(tmp_path):
     from fakingclf.cli import app
 
     r = CliRunner().invoke(app, ["label", str(EXAMPLES_PATH), "--rules-only", "--backend", "int4"])
-    assert r.exit_code == 2 and "backend must be auto, torch, onnx" in " ".join(r.output.split())
+    assert r.exit_code == 2 and "--backend must be auto, torch, onnx" in " ".join(r.output.split())
+    assert "loading model" not in r.output and "no effect" not in r.output  # refused before anything loads
+    r = CliRunner().invoke(app, ["evaluate", str(EXAMPLES_PATH), "--rules-only", "--backend", "onnx"])
+    assert r.exit_code == 0 and "--backend onnx has no effect: this model has no encoder" in " ".join(r.output.split())
     a = CliRunner().invoke(app, ["label", str(EXAMPLES_PATH), "--rules-only", "-o", str(tmp_path / "a.jsonl")])
     b = CliRunner().invoke(app, ["label", str(EXAMPLES_PATH), "--rules-only", "--backend", "onnx",
                                  "-o", str(tmp_path / "b.jsonl")])
@@ -222,8 +227,11 @@ def test_an_encoder_model_labels_with_either_backend(tmp_path, export_dir):
         r = CliRunner().invoke(app, ["label", str(EXAMPLES_PATH), "--model", str(tmp_path / "m"), "--backend", b,
                                      "-o", str(tmp_path / f"{b}.jsonl")])
         assert r.exit_code == 0, r.output
+        if b == "auto":
+            said_auto = r.output
         out[b] = [json.loads(x) for x in (tmp_path / f"{b}.jsonl").read_text().splitlines()]
     assert out["auto"] == out["torch"]  # an unchecked model stays on the float encoder
+    assert "encoder backend: torch (the model's default" in said_auto
     assert all(not x["model_version"].endswith(".onnx-int8") for x in out["torch"])
     assert all(x["model_version"] == out["torch"][0]["model_version"] + ".onnx-int8" for x in out["onnx"])
     pt = np.array([x["p_alignment_faking"] for x in out["torch"]])

@@ -396,7 +396,7 @@ class FakingClassifier:
         self.random_state = random_state
         self.detector = CueDetector()
         self._embedder = None
-        self.backend = "torch"
+        self._backend = "torch"
         self._backend_log = None
         self.pipeline_ = None
         self.calibrator_ = None
@@ -417,8 +417,13 @@ class FakingClassifier:
         if self._embedder is None:
             from .embed import Embedder
 
-            self._embedder = Embedder(backend=self.backend, log=self._backend_log)
+            self._embedder = Embedder(backend=self._backend, log=self._backend_log)
         return self._embedder
+
+    @property
+    def backend(self) -> str:
+        """The encoder backend, ``torch`` or ``onnx`` (read-only: choose it with :meth:`set_backend`)."""
+        return self._backend
 
     def set_backend(self, backend: str = "auto", log=None) -> str:
         """Choose the encoder backend; returns the one chosen.
@@ -429,8 +434,8 @@ class FakingClassifier:
             ``torch``: float32 sentence-transformers. ``onnx``: the int8 ONNX Runtime
             export (:mod:`fakingclf.onnx_backend`). ``auto``: the backend the model's
             training chose (``model.json`` ``encoder_backend.default``: ``onnx`` only when
-            its out-of-fold AUROC was within :data:`fakingclf.onnx_backend.AUROC_TOLERANCE` (0.005) of the float
-            model's), or ``torch`` when training did not check or ONNX Runtime is not
+            its out-of-fold AUROC was at most :data:`fakingclf.onnx_backend.AUROC_TOLERANCE` (0.005) below
+            the float model's; higher is fine), or ``torch`` when training did not check or ONNX Runtime is not
             installed. A model without the encoder takes any value and uses neither.
         log : callable, optional
             Receives a line when the ONNX export starts, and when ``auto`` falls back.
@@ -456,7 +461,7 @@ class FakingClassifier:
         elif backend == "onnx" and self.use_embeddings and available():
             raise ValueError(available())
         self._backend_log = log
-        if chosen != self.backend and self._embedder is not None:
+        if chosen != self._backend and self._embedder is not None:
             from .embed import Embedder
 
             old = self._embedder
@@ -465,7 +470,7 @@ class FakingClassifier:
                 self._embedder.set_cache(old.cache)
         elif self._embedder is not None:
             self._embedder.log = log
-        self.backend = chosen
+        self._backend = chosen
         return chosen
 
     @property
@@ -912,7 +917,7 @@ class FakingClassifier:
         """Load a saved model; the shipped default model when ``directory`` is None.
 
         A model with the encoder gets the backend its training chose (``set_backend("auto")``:
-        int8 ONNX when its held-out AUROC was within 0.005 of the float encoder's, else
+        int8 ONNX when its held-out AUROC was at most 0.005 below the float encoder's, else
         torch); call :meth:`set_backend` to choose another.
 
         Raises

@@ -84,6 +84,23 @@ def _check_output(path, what: str = "output", append: bool = False) -> None:
         _fail(str(e))
 
 
+def _say(line: str) -> None:
+    """A line on stderr that is not folded (it may hold a path)."""
+    err.print(line, soft_wrap=True)
+
+
+def _backend_note(backend: str) -> None:
+    err.print(f"[yellow]note:[/yellow] --backend {backend} has no effect: this model has no encoder")
+
+
+def _check_backend(backend: Optional[str]) -> None:
+    """Refuse a ``--backend`` value before anything loads."""
+    from .onnx_backend import BACKENDS
+
+    if backend is not None and backend not in ("auto",) + BACKENDS:
+        _fail(f"--backend must be auto, {', '.join(BACKENDS)}; not {backend!r}")
+
+
 def _load_model(model: Optional[Path], rules_only: bool = False, backend: Optional[str] = None):
     """The model to use (``--model``, ``--rules-only`` or the shipped default), saying so on stderr first;
     with ``backend``, its encoder backend set (see :meth:`FakingClassifier.set_backend`)."""
@@ -91,6 +108,7 @@ def _load_model(model: Optional[Path], rules_only: bool = False, backend: Option
 
     if rules_only and model is not None:
         _fail("--rules-only and --model both choose a model: give one")
+    _check_backend(backend)
     err.print("loading model…")
     try:
         clf = FakingClassifier.load(shipped_model_dir("rules-only") if rules_only else model)
@@ -98,11 +116,13 @@ def _load_model(model: Optional[Path], rules_only: bool = False, backend: Option
         _fail(str(e))
     if backend is not None:
         if backend != "auto" and not clf.use_embeddings:
-            err.print(f"[yellow]note:[/yellow] --backend {backend} has no effect: this model has no encoder")
+            _backend_note(backend)
         try:
-            clf.set_backend(backend, log=err.print)
+            chosen = clf.set_backend(backend, log=_say)
         except ValueError as e:
             _fail(str(e))
+        if backend == "auto" and clf.use_embeddings:
+            err.print(f"encoder backend: {chosen} (the model's default; --backend to choose)")
     return clf
 
 
@@ -190,7 +210,7 @@ REASONING_FIELD_OPTION = typer.Option(None, "--reasoning-field", help="Dotted pa
                                       "(e.g. choices.0.message.reasoning_content).")
 BACKEND_OPTION = typer.Option("auto", "--backend", help="Encoder backend of a model with the encoder: torch "
                               "(float32), onnx (int8 ONNX Runtime, exported locally on first use), or auto: the one "
-                              "the model's training chose (onnx when its out-of-fold AUROC was within 0.005 of "
+                              "the model's training chose (onnx when its out-of-fold AUROC was at most 0.005 below "
                               "torch's). No effect on a model without the encoder, such as the shipped ones.")
 BARE_TEXT_OPTION = typer.Option("auto", "--bare-text", help="Text with no tags at all: auto (by its wording, "
                                 "with a warning), reasoning, or output.")
@@ -498,8 +518,10 @@ def _parallel_context(scheduler: Optional[str]):
 
 @app.command("export-onnx")
 def export_onnx_cmd(
-    out: Optional[Path] = typer.Option(None, "--out", help="Folder to write (default: the cache folder the onnx "
-                                       "backend reads, $FAKINGCLF_ONNX_DIR or ~/.cache/fakingclf/onnx/<key>)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Write model.int8.onnx and manifest.json into this "
+                                       "folder instead, as a copy to keep or inspect: --backend onnx reads only "
+                                       "its cache folder, <$FAKINGCLF_ONNX_DIR or ~/.cache/fakingclf/onnx>/<key>, "
+                                       "which is where the export goes without --out."),
     force: bool = typer.Option(False, "--force", help="Export again even when a valid export is there."),
 ) -> None:
     """Export the bundled all-MiniLM-L6-v2 encoder to int8 ONNX for `--backend onnx` (seconds; nothing is
@@ -518,9 +540,9 @@ def export_onnx_cmd(
         if out is not None and out.exists() and not out.is_dir():
             _fail(f"--out {out} is not a folder")
         if force or not _valid(Path(target)):
-            export(src, Path(target), log=err.print)
+            export(src, Path(target), log=_say)
         else:
-            err.print(f"a valid export is already in {target} (--force to export again)")
+            _say(f"a valid export is already in {target} (--force to export again)")
     except BackendError as e:
         _fail(str(e))
     typer.echo(str(Path(target) / FILE))
@@ -728,6 +750,7 @@ def evaluate(
     for path, what in ((json_out, "--json file"), (plot, "--plot file")):
         if path:
             _check_output(path, what)
+    _check_backend(backend)
     if rules_only:
         model = shipped_model_dir("rules-only")
     try:
@@ -741,6 +764,8 @@ def evaluate(
         )
     except (ValueError, ModelLoadError) as e:
         _fail(str(e))
+    if backend != "auto" and result.get("backend") is None:
+        _backend_note(backend)
     _Console(width=160).print(_metrics_table(result))
     if json_out:
         _write_bytes(json_out, (_json.dumps(result, indent=2) + "\n").encode("utf-8"), "--json file")

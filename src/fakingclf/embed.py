@@ -161,10 +161,15 @@ class Embedder:
         from .cache import model_fingerprint
 
         ns = f"minilm-units/1|{model_fingerprint(self.model_path)}|max_words={self.max_words}"
-        if self.backend == "onnx":  # int8 embeddings differ from float ones: never share entries
-            from .onnx_backend import RECIPE_VERSION
+        if self.backend == "onnx":  # int8 embeddings differ from float ones (and across ORT versions)
+            from .onnx_backend import RECIPE_VERSION, available
 
-            ns += f"|backend=onnx-int8-r{RECIPE_VERSION}"
+            ort = "none"
+            if available() is None:
+                import onnxruntime
+
+                ort = onnxruntime.__version__
+            ns += f"|backend=onnx-int8-r{RECIPE_VERSION}-ort{ort}"
         return ns
 
     def set_cache(self, cache) -> None:
