@@ -250,3 +250,73 @@ def test_an_encoder_model_labels_with_either_backend(tmp_path, export_dir):
                                  "-o", str(tmp_path / "auto2.jsonl")])
     assert r.exit_code == 0, r.output
     assert [json.loads(x) for x in (tmp_path / "auto2.jsonl").read_text().splitlines()] == out["onnx"]
+
+
+@pytest.mark.slow
+def test_an_unusable_export_folder_stops_a_run_once(tmp_path, monkeypatch, export_dir):
+    """--backend onnx fails before labeling; auto falls back to torch, saying so; training still saves."""
+    from typer.testing import CliRunner
+
+    import fakingclf.embed as embed
+    from fakingclf.cli import app
+
+    r = CliRunner().invoke(app, ["train", str(EXAMPLES_PATH), "-o", str(tmp_path / "m"), "--no-eval", "--encoder"])
+    assert r.exit_code == 0, r.output
+    meta_path = tmp_path / "m" / "model.json"
+    meta = json.loads(meta_path.read_text())
+    meta["encoder_backend"] = {"default": "onnx", "checked": True}
+    meta_path.write_text(json.dumps(meta))
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    monkeypatch.setenv("FAKINGCLF_ONNX_DIR", str(blocker))
+    monkeypatch.setattr(embed, "_ONNX", {})  # no encoder loaded earlier in this process
+    r = CliRunner().invoke(app, ["label", str(EXAMPLES_PATH), "--model", str(tmp_path / "m"), "--backend", "onnx",
+                                 "-o", str(tmp_path / "q.jsonl")])
+    flat = " ".join(r.output.split())
+    assert r.exit_code == 2 and "cannot write the ONNX export" in flat and not (tmp_path / "q.jsonl").exists()
+    r = CliRunner().invoke(app, ["label", str(EXAMPLES_PATH), "--model", str(tmp_path / "m"),
+                                 "-o", str(tmp_path / "auto.jsonl")])
+    flat = " ".join(r.output.split())
+    assert r.exit_code == 0 and "default backend is onnx, but cannot write the ONNX export" in flat
+    assert "encoder backend: torch" in flat
+    rows = [json.loads(x) for x in (tmp_path / "auto.jsonl").read_text().splitlines()]
+    assert len(rows) == 18 and all(x["error"] is None and not x["model_version"].endswith(".onnx-int8")
+                                   for x in rows)
+    r = CliRunner().invoke(app, ["export-onnx"])
+    assert r.exit_code == 2 and "cannot write the ONNX export" in " ".join(r.output.split())
+    r = CliRunner().invoke(app, ["evaluate", str(EXAMPLES_PATH), "--model", str(tmp_path / "m"), "--backend", "onnx"])
+    assert r.exit_code == 2 and "cannot write the ONNX export" in " ".join(r.output.split())
+
+    from fakingclf.classifier import FakingClassifier
+    from fakingclf.train import backend_check
+
+    clf = FakingClassifier.load(tmp_path / "m")
+    assert clf.backend == "torch"  # load's auto fell back too
+    from fakingclf.transcript import Transcript
+    from conftest import load_examples
+
+    ts = [Transcript.from_record(x, i + 1) for i, x in enumerate(load_examples())]
+    F, _ = clf.featurize(ts)
+    said = []
+    b = backend_check(F, np.zeros(len(ts), dtype=int), np.arange(len(ts)), FakingClassifier, log=said.append)
+    assert b["checked"] is False and b["default"] == "torch" and "cannot write" in b["why"]
+    assert any(s.startswith("warning: the int8 ONNX backend could not be checked") for s in said)
+
+
+def test_a_fifo_manifest_is_not_opened(tmp_path):
+    d = tmp_path / "export"
+    d.mkdir()
+    (d / ob.FILE).write_bytes(b"x")
+    os.mkfifo(d / "manifest.json")
+    assert ob._valid(d) is False  # returns at once instead of blocking on the FIFO
+
+
+def test_stale_work_folders_are_removed(tmp_path):
+    old, new = tmp_path / ".export-old", tmp_path / ".export-new"
+    for d in (old, new):
+        d.mkdir()
+        (d / "float.onnx").write_bytes(b"x" * 10)
+    os.utime(old, (0, 0))
+    (tmp_path / "keep.txt").write_text("mine")
+    ob._remove_stale_work(tmp_path)
+    assert not old.exists() and new.exists() and (tmp_path / "keep.txt").read_text() == "mine"

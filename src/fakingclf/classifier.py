@@ -443,7 +443,9 @@ class FakingClassifier:
         Raises
         ------
         ValueError
-            For another value, or ``onnx`` when onnx/onnxruntime is not installed.
+            For another value, or ``onnx`` when onnx/onnxruntime is not installed or the
+            int8 encoder can be neither loaded nor exported (``auto`` then falls back to
+            torch, saying why to ``log``).
         """
         from .onnx_backend import BACKENDS, available
 
@@ -460,6 +462,21 @@ class FakingClassifier:
                 chosen = "torch"
         elif backend == "onnx" and self.use_embeddings and available():
             raise ValueError(available())
+        if chosen == "onnx" and self.use_embeddings:
+            # load the int8 encoder now (exporting it if needed): an unusable export folder is one
+            # clear error here, not an error on every record later
+            from .embed import _load_onnx, default_model_path
+            from .onnx_backend import BackendError
+
+            path = self._embedder.model_path if self._embedder is not None else default_model_path()
+            try:
+                _load_onnx(path, log)
+            except BackendError as e:
+                if backend == "onnx":
+                    raise ValueError(str(e)) from e
+                if log:
+                    log(f"the model's default backend is onnx, but {e}; using torch")
+                chosen = "torch"
         self._backend_log = log
         if chosen != self._backend and self._embedder is not None:
             from .embed import Embedder

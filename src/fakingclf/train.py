@@ -213,7 +213,8 @@ def backend_check(
     dict
         ``{"default", "checked", "auroc": {"torch", "onnx"}, "tolerance",
         "max_abs_diff_p", "label_agreement", "n", "folds"}``; ``checked`` False (with
-        ``why``) when ONNX Runtime is not installed, and ``default`` is then torch.
+        ``why``) when ONNX Runtime is not installed or the int8 encoder cannot be
+        exported (an unwritable folder, say), and ``default`` is then torch.
     """
     from sklearn.metrics import roc_auc_score
 
@@ -229,7 +230,13 @@ def backend_check(
 
         q.set_cache(EmbeddingCache(cache.path))
     log("checking the int8 ONNX backend out of fold (embedding the training set again)…")
-    Uq = q.encode_units(F.texts)
+    from .onnx_backend import BackendError
+
+    try:
+        Uq = q.encode_units(F.texts)
+    except BackendError as e:  # the model is still trained, on torch
+        log(f"warning: the int8 ONNX backend could not be checked: {e}")
+        return {"default": "torch", "checked": False, "why": str(e)}
     k = len(prototype_feature_names())
     Xq = F.X.copy()
     Xq[:, -k:] = q.prototype_features(Uq)
