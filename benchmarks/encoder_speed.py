@@ -40,7 +40,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from speed import CLI, ROOT, make_input, median_wall, run_rss  # noqa: E402
+from speed import CLI, ROOT, cell, make_input, median_wall, run_rss  # noqa: E402
 
 BACKENDS = ("torch", "onnx")
 
@@ -186,17 +186,7 @@ def report(results: dict) -> str:
     titles = {"floor-torch": "floor: raw encode, torch (float32)", "label-torch": "label --backend torch",
               "floor-onnx": "floor: raw encode, onnx (int8)", "label-onnx": "label --backend onnx"}
     for mode, title in titles.items():
-        cells = []
-        for n in sizes:
-            r = runs.get((mode, n))
-            if not r:
-                cells.append("not run")
-            elif "peak_rss_mb" in r:
-                cells.append(f"{r['per_second']:,}/s ({r['net_per_second']:,}/s net) · {r['seconds']:,} s · "
-                             f"{r['peak_rss_mb']:,.0f} MB")
-            else:
-                cells.append(f"{r['net_per_second']:,}/s ({r['units_per_second']:,} units/s) · {r['seconds']:,} s")
-        out.append(f"| {title} | " + " | ".join(cells) + " |")
+        out.append(f"| {title} | " + " | ".join(cell(runs.get((mode, n))) for n in sizes) + " |")
     n_units = {n: runs[("floor-torch", n)]["units"] for n in sizes if ("floor-torch", n) in runs}
     out += ["", "Units embedded: " + ", ".join(f"{u:,} at {n:,} lines" for n, u in n_units.items()) + ".", "",
             f"One-line start-up (median of {results['startup_runs']}): `--backend torch` {st['torch']} s, "

@@ -47,6 +47,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Optional
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-m", "fakingclf"]
@@ -274,6 +275,17 @@ def _write(md: str, results: dict, args) -> None:
         Path(args.out).write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
 
 
+def cell(r: Optional[dict]) -> str:
+    """One table cell: a command's rate, net rate, time and peak memory, or a floor's rate and time."""
+    if not r:
+        return "not run"
+    if "peak_rss_mb" in r:
+        return (f"{r['per_second']:,}/s ({r['net_per_second']:,}/s net) · {r['seconds']:,} s · "
+                f"{r['peak_rss_mb']:,.0f} MB")
+    units = f" ({r['units_per_second']:,} units/s)" if "units_per_second" in r else ""
+    return f"{r['net_per_second']:,}/s{units} · {r['seconds']:,} s"
+
+
 def report(results: dict, sizes: list[int], modes: list[str], args) -> str:
     """The Speed section as Markdown: throughput against the tokenizer floor, start-up against spaCy's."""
     runs = {(r["mode"], r["lines"]): r for r in results["runs"] if r.get("input", "resampled") == "resampled"}
@@ -294,17 +306,7 @@ def report(results: dict, sizes: list[int], modes: list[str], args) -> str:
            "| mode | " + " | ".join(f"{n:,} lines" for n in sizes) + " |",
            "|---|" + "---|" * len(sizes)]
     for mode in modes:
-        cells = []
-        for n in sizes:
-            r = runs.get((mode, n))
-            if not r:
-                cells.append("not run")
-            elif "peak_rss_mb" in r:
-                cells.append(f"{r['per_second']:,}/s ({r['net_per_second']:,}/s net) · {r['seconds']:,} s · "
-                             f"{r['peak_rss_mb']:,.0f} MB")
-            else:
-                cells.append(f"{r['net_per_second']:,}/s · {r['seconds']:,} s")
-        out.append(f"| {TITLES[mode]} | " + " | ".join(cells) + " |")
+        out.append(f"| {TITLES[mode]} | " + " | ".join(cell(runs.get((mode, n))) for n in sizes) + " |")
     if distinct:
         n = next(iter(distinct.values()))["lines"]
         out += ["", f"The same on texts that all differ: every record of `{args.distinct}` once ({n:,} lines, "
@@ -314,9 +316,7 @@ def report(results: dict, sizes: list[int], modes: list[str], args) -> str:
         for mode in modes:
             r = distinct.get(mode)
             if r:
-                cell = (f"{r['per_second']:,}/s ({r['net_per_second']:,}/s net) · {r['seconds']:,} s · "
-                        f"{r['peak_rss_mb']:,.0f} MB") if "peak_rss_mb" in r else f"{r['net_per_second']:,}/s · {r['seconds']:,} s"
-                out.append(f"| {TITLES[mode]} | {cell} |")
+                out.append(f"| {TITLES[mode]} | {cell(r)} |")
     out += ["", f"Start-up, median of {args.startup_runs} run(s) on a one-line input: "
             f"`python -c \"import spacy; spacy.blank('en')\"` {st['spacy_blank']} s; "
             f"`label --rules-only` {st['rules_only']} s ({st['rules_only'] / st['spacy_blank']:.2f}x); "
