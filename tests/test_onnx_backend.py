@@ -57,8 +57,13 @@ def test_cache_namespaces_differ_by_backend():
     assert t.cache_namespace().startswith("minilm-units/1|") and "backend" not in t.cache_namespace()
 
 
-def test_auto_follows_what_training_chose(monkeypatch):
+@pytest.mark.slow
+def test_auto_follows_what_training_chose(monkeypatch, tmp_path):
+    import fakingclf.embed as embed
     from fakingclf.classifier import FakingClassifier
+
+    monkeypatch.setenv("FAKINGCLF_ONNX_DIR", str(tmp_path))  # its own export, not the user's cache
+    monkeypatch.setattr(embed, "_ONNX", {})
 
     clf = FakingClassifier(use_embeddings=True)
     assert clf.set_backend("auto") == "torch"  # training did not check: float
@@ -68,6 +73,7 @@ def test_auto_follows_what_training_chose(monkeypatch):
     assert clf.set_backend("torch") == "torch" and clf.embedder.backend == "torch"  # the embedder is replaced
     assert ".onnx" not in clf.version
     said = []
+    monkeypatch.setattr(embed, "_ONNX", {})  # the encoder loaded above would hide the missing runtime
     monkeypatch.setattr(ob, "available", lambda: "the ONNX backend needs onnx and onnxruntime (test)")
     assert clf.set_backend("auto", log=said.append) == "torch"
     assert said and "using torch" in said[0]

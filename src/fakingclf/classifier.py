@@ -447,24 +447,17 @@ class FakingClassifier:
             int8 encoder can be neither loaded nor exported (``auto`` then falls back to
             torch, saying why to ``log``).
         """
-        from .onnx_backend import BACKENDS, available
+        from .onnx_backend import BACKENDS, check_backend_name
 
-        if backend not in ("auto",) + BACKENDS:
-            raise ValueError(f"backend must be auto, {', '.join(BACKENDS)}; not {backend!r}")
+        check_backend_name(backend)
         chosen = backend
         if backend == "auto":
             recorded = self.info_.get("encoder_backend")
             chosen = str(recorded.get("default", "torch")) if isinstance(recorded, dict) else "torch"
             chosen = chosen if chosen in BACKENDS else "torch"
-            if chosen == "onnx" and self.use_embeddings and available():
-                if log:
-                    log(f"the model's default backend is onnx, but {available()}; using torch")
-                chosen = "torch"
-        elif backend == "onnx" and self.use_embeddings and available():
-            raise ValueError(available())
         if chosen == "onnx" and self.use_embeddings:
-            # load the int8 encoder now (exporting it if needed): an unusable export folder is one
-            # clear error here, not an error on every record later
+            # load the int8 encoder now (exporting it if needed): a missing ONNX Runtime or an
+            # unusable export folder is one clear error here, not an error on every record later
             from .embed import _load_onnx, default_model_path
             from .onnx_backend import BackendError
 
@@ -930,12 +923,14 @@ class FakingClassifier:
         return d
 
     @classmethod
-    def load(cls, directory: Union[str, Path, None] = None) -> "FakingClassifier":
+    def load(cls, directory: Union[str, Path, None] = None, backend: str = "auto",
+             log=None) -> "FakingClassifier":
         """Load a saved model; the shipped default model when ``directory`` is None.
 
-        A model with the encoder gets the backend its training chose (``set_backend("auto")``:
-        int8 ONNX when its held-out AUROC was at most 0.005 below the float encoder's, else
-        torch); call :meth:`set_backend` to choose another.
+        ``backend`` and ``log`` go to :meth:`set_backend`: by default a model with the
+        encoder gets the backend its training chose (int8 ONNX when its held-out AUROC was
+        at most 0.005 below the float encoder's, else torch). The name is checked before
+        anything loads.
 
         Raises
         ------
@@ -944,8 +939,14 @@ class FakingClassifier:
             incompatible library version, its features differ from this version's,
             or ``model.skops`` holds a type outside :data:`SKOPS_ALLOWED_TYPES`
             (nothing from it is executed).
+        ValueError
+            As :meth:`set_backend`.
         """
         import inspect
+
+        from .onnx_backend import check_backend_name
+
+        check_backend_name(backend)
 
         d = Path(directory) if directory is not None else _default_dir()
         meta_path, model_path = d / "model.json", d / "model.skops"
@@ -992,7 +993,7 @@ class FakingClassifier:
                                      f"says calibration {clf.calibration!r}")
             clf.pipeline_, clf.calibrator_ = light
             clf.info_ = meta
-            clf.set_backend("auto")
+            clf.set_backend(backend, log=log)
             return clf
         import skops.io as sio
 
@@ -1037,5 +1038,5 @@ class FakingClassifier:
             except ValueError as e:
                 raise ModelLoadError(f"{model_path}: {e}") from e
         clf.info_ = meta
-        clf.set_backend("auto")
+        clf.set_backend(backend, log=log)
         return clf

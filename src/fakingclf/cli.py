@@ -95,10 +95,13 @@ def _backend_note(backend: str) -> None:
 
 def _check_backend(backend: Optional[str]) -> None:
     """Refuse a ``--backend`` value before anything loads."""
-    from .onnx_backend import BACKENDS
+    from .onnx_backend import check_backend_name
 
-    if backend is not None and backend not in ("auto",) + BACKENDS:
-        _fail(f"--backend must be auto, {', '.join(BACKENDS)}; not {backend!r}")
+    if backend is not None:
+        try:
+            check_backend_name(backend)
+        except ValueError as e:
+            _fail(f"--{e}")
 
 
 def _load_model(model: Optional[Path], rules_only: bool = False, backend: Optional[str] = None):
@@ -111,18 +114,15 @@ def _load_model(model: Optional[Path], rules_only: bool = False, backend: Option
     _check_backend(backend)
     err.print("loading model…")
     try:
-        clf = FakingClassifier.load(shipped_model_dir("rules-only") if rules_only else model)
-    except ModelLoadError as e:
+        clf = FakingClassifier.load(shipped_model_dir("rules-only") if rules_only else model,
+                                    backend=backend or "auto", log=_say)
+    except (ModelLoadError, ValueError) as e:
         _fail(str(e))
     if backend is not None:
         if backend != "auto" and not clf.use_embeddings:
             _backend_note(backend)
-        try:
-            chosen = clf.set_backend(backend, log=_say)
-        except ValueError as e:
-            _fail(str(e))
         if backend == "auto" and clf.use_embeddings:
-            err.print(f"encoder backend: {chosen} (the model's default; --backend to choose)")
+            err.print(f"encoder backend: {clf.backend} (the model's default; --backend to choose)")
     return clf
 
 

@@ -104,9 +104,8 @@ def evaluate_files(
     )
     if log is not None:
         log("loading model…")
-    base = FakingClassifier.load(model)
-    used = base.set_backend(backend, log=log)  # checks the value for every model
-    used = used if base.use_embeddings else None  # a model without the encoder uses no backend
+    base = FakingClassifier.load(model, backend=backend, log=log)
+    used = base.backend if base.use_embeddings else None  # a model without the encoder uses no backend
     thr = base.threshold if threshold is None else threshold
     if cv or leave_one_group_out:
         params = dict(base.info_.get("params", {}))

@@ -38,7 +38,8 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
-__all__ = ["BackendError", "OnnxEncoder", "available", "ensure_exported", "export", "onnx_dir", "AUROC_TOLERANCE", "BACKENDS"]
+__all__ = ["BackendError", "OnnxEncoder", "available", "ensure_exported", "export", "onnx_dir", "AUROC_TOLERANCE", "BACKENDS",
+           "check_backend_name"]
 
 #: The encoder backends: ``torch`` (sentence-transformers, float32) and ``onnx`` (int8).
 BACKENDS = ("torch", "onnx")
@@ -46,8 +47,14 @@ BACKENDS = ("torch", "onnx")
 RECIPE_VERSION = 1
 FILE = "model.int8.onnx"
 #: ``train`` makes ``onnx`` a model's default backend when its out-of-fold AUROC is at
-#: most this much below (or above) the float model's.
+#: most this much below the float model's (higher is fine).
 AUROC_TOLERANCE = 0.005
+
+
+def check_backend_name(backend: str) -> None:
+    """Refuse a backend choice other than ``auto``, ``torch`` or ``onnx`` (``ValueError``)."""
+    if backend not in ("auto",) + BACKENDS:
+        raise ValueError(f"backend must be auto, {', '.join(BACKENDS)}; not {backend!r}")
 
 
 class BackendError(RuntimeError):
@@ -226,7 +233,7 @@ def _valid(out: Path) -> bool:
         if not (out / "manifest.json").is_file() or not (out / FILE).is_file():
             return False  # also never opens a FIFO or a device
         m = json.loads((out / "manifest.json").read_text("utf-8"))
-        return (out / FILE).is_file() and m.get("sha256") == _sha256(out / FILE)
+        return m.get("sha256") == _sha256(out / FILE)
     except (OSError, ValueError, AttributeError):
         return False
 
