@@ -39,7 +39,6 @@ import re
 from dataclasses import dataclass
 from bisect import bisect_right
 from itertools import accumulate
-from operator import itemgetter
 from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
@@ -166,19 +165,27 @@ def _special_cases(tokenizer) -> tuple[dict, Optional[re.Pattern], tuple]:
     return {k: sorted(v) for k, v in pairs.items()}, screen, specials
 
 
-def _pieces(parts: list[str]) -> tuple[list[str], list[str]]:
-    """The pieces spaCy tokenizes on their own, one per item of ``_RUNS.split(text)`` (maybe empty), and the white ones.
+def _keys(parts: list[str]) -> list:
+    """The keys of :attr:`AtomEngine._chunks` for the items of ``_RUNS.split(text)``: the items themselves.
 
-    The word before a white-space run keeps the run's first space as its trailing
-    space, so that space is no token; a text's leading white space has no word before it.
+    A white-space run's entry holds the tokens spaCy makes of it after a word: the
+    word keeps the run's first space as its trailing space, so that space is no token
+    (the entry's offsets still count it). A text's leading white space has no word
+    before it: its key is the run in a 1-tuple, whose entry holds the whole run's tokens.
     """
-    keys = parts[:]
-    spaces = parts[1::2]
-    trimmed = [s[1:] if s[0] == " " else s for s in spaces]
-    if spaces and not parts[0]:
-        trimmed[0] = spaces[0]
-    keys[1::2] = trimmed
-    return keys, trimmed
+    if len(parts) > 1 and not parts[0]:
+        parts = parts[:]
+        parts[1] = (parts[1],)
+    return parts
+
+
+def _piece_of(key) -> tuple[str, int]:
+    """(text spaCy tokenizes, its offset in the key) for a key of :func:`_keys`."""
+    if isinstance(key, tuple):
+        return key[0], 0
+    if key[:1] == " ":
+        return key[1:], 1
+    return key, 0
 
 
 class _Compiler:
@@ -393,7 +400,7 @@ class AtomEngine:
     def _reset_table(self, capacity: int = 4096) -> None:
         self._split: dict[str, list[str]] = {}  # text -> _RUNS.split(text), kept by prepare() for tokens()
         self._id_of: dict[int, int] = {}  # orth hash -> row of the tables below
-        self._chunks: dict[str, tuple] = {"": (b"", b"", 0, 0)}  # piece of text -> its tokens (see _chunk)
+        self._chunks: dict = {"": (b"", b"", 0, 0, 0)}  # key of a piece of text (see _keys) -> its tokens (see _chunk)
         self._enc = np.empty(capacity, dtype=object)  # the token's encoding
         self._enc_start = np.empty(capacity, dtype=object)  # ... when it starts a sentence
         self._size = np.zeros(capacity, dtype=np.int64)  # len(self._enc[row])
@@ -467,16 +474,16 @@ class AtomEngine:
         self._lid[start:end] = lids
         self._id_of.update(zip(orths, range(start, end)))
 
-    def _chunk(self, chunk: str) -> tuple[bytes, bytes, int, int]:
-        """Tokens spaCy's tokenizer makes of one piece of text, computed once.
+    def _chunk(self, key) -> tuple[bytes, bytes, int, int, int]:
+        """Tokens spaCy's tokenizer makes of one piece of text (a key of :func:`_keys`), computed once.
 
-        Returns (table rows, offsets in ``chunk``) as int32 bytes, the first token's
-        length and the last token's offset.
+        Returns (table rows, offsets in the key) as int32 bytes, the first token's
+        length, the last token's offset and the number of tokens.
         """
-        self._fill([chunk])
-        return self._chunks[chunk]
+        self._fill([key])
+        return self._chunks[key]
 
-    def _fill(self, pieces: list[str]) -> None:
+    def _fill(self, keys: list) -> None:
         """Tokenize the pieces not yet seen, for :meth:`_chunk`, a few spaCy calls for all of them.
 
         Pieces with no white space at either end are tokenized together, joined by new
@@ -484,9 +491,8 @@ class AtomEngine:
         cross, so every piece gets exactly the tokens it gets alone.
         """
         chunks = self._chunks
-        todo = list(dict.fromkeys(x for x in pieces if x not in chunks))
-        joinable = [x for x in todo if not x[0].isspace() and not x[-1].isspace()]
-        singles = [[x] for x in todo if x[0].isspace() or x[-1].isspace()]
+        todo = list(dict.fromkeys(x for x in keys if x not in chunks))
+        joinable = [x for x in todo if isinstance(x, str) and x and not x[0].isspace() and not x[-1].isspace()]
         batches, batch, size = [], [], 0
         for x in joinable:
             if batch and size + len(x) > _BATCH_CHARS:
@@ -496,23 +502,31 @@ class AtomEngine:
             size += len(x) + 1
         if batch:
             batches.append(batch)
+        groups = [(group, group, 0) for group in batches]
+        for x in todo:
+            if not (isinstance(x, str) and x and not x[0].isspace() and not x[-1].isspace()):
+                piece, shift = _piece_of(x)
+                if piece:
+                    groups.append(([x], [piece], shift))
+                else:
+                    chunks[x] = (b"", b"", 0, 0, 0)
         id_of = self._id_of
-        for group in batches + singles:
-            arr = self.nlp.make_doc("\n".join(group)).to_array(self._attrs)
+        for group, pieces, shift in groups:
+            arr = self.nlp.make_doc("\n".join(pieces)).to_array(self._attrs)
             orths = arr[:, 0].tolist()
             new = [o for o in dict.fromkeys(orths) if o not in id_of]
             if new:
                 self._add(new)
             rows = np.fromiter(map(id_of.__getitem__, orths), dtype=np.int32, count=len(orths)).tobytes()
             idx = arr[:, 1].astype(np.int64)
-            lens = np.fromiter(map(len, group), dtype=np.int64, count=len(group))
+            lens = np.fromiter(map(len, pieces), dtype=np.int64, count=len(pieces))
             begin = np.cumsum(lens + 1) - lens - 1
             lo, hi = np.searchsorted(idx, np.stack([begin, begin + lens])).tolist()  # each piece's tokens
-            offsets = idx - np.repeat(begin, np.diff(np.append(lo, len(idx))))  # separators: past their piece's end
+            offsets = idx - np.repeat(begin, np.diff(np.append(lo, len(idx)))) + shift  # separators: past their piece's end
             offs = offsets.astype(np.int32).tobytes()
             first_len, offsets = arr[:, 2].tolist(), offsets.tolist()
             for x, a, b in zip(group, lo, hi):
-                chunks[x] = (rows[4 * a:4 * b], offs[4 * a:4 * b], first_len[a], offsets[b - 1])
+                chunks[x] = (rows[4 * a:4 * b], offs[4 * a:4 * b], first_len[a], offsets[b - 1], b - a)
 
     def prepare(self, texts: Sequence[str]) -> None:
         """Tokenize the pieces of ``texts`` not seen yet, in as few spaCy calls as possible.
@@ -523,13 +537,14 @@ class AtomEngine:
         if len(self._id_of) > _TABLE_ROWS or len(self._chunks) > _CHUNK_ENTRIES:  # bounded memory
             self._reset_table()
         chunks = self._chunks
-        new: dict[str, None] = {}
+        new: set = set()
         self._split = {}
         for text in texts:
             if text and len(text) <= self.nlp.max_length:  # a longer one is refused by sentences(), by itself
                 parts = _RUNS.split(text)
                 self._split[text] = parts  # for tokens(), which takes each text once
-                new.update(dict.fromkeys(k for k in _pieces(parts)[0] if k not in chunks))
+                new.update(_keys(parts))
+        new.difference_update(chunks.keys())
         if new:
             self._fill(list(new))
 
@@ -553,52 +568,47 @@ class AtomEngine:
         joins = self._joins(text, parts) if self._pair_screen is not None else ()
         if joins:
             return self._tokens_joined(text, parts, joins)
-        keys, trimmed = _pieces(parts)
+        keys = _keys(parts)
         chunks = self._chunks
         entries = list(map(chunks.get, keys))
         if None in entries:
             self._fill(keys)
             entries = list(map(chunks.__getitem__, keys))
-        rows = np.frombuffer(b"".join(map(itemgetter(0), entries)), dtype=np.int32)
+        return self._assemble(entries, parts)
+
+    @staticmethod
+    def _assemble(entries: list, parts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, offsets) of a text from its pieces' entries, ``parts`` being the texts of the pieces."""
+        rows_b, offs_b, _, _, counts = zip(*entries)
+        rows = np.frombuffer(b"".join(rows_b), dtype=np.int32)
         if not len(rows):
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-        counts = np.fromiter(map(len, map(itemgetter(0), entries)), dtype=np.int64, count=len(entries)) // 4
         lens = np.fromiter(map(len, parts), dtype=np.int64, count=len(parts))
         starts = np.cumsum(lens) - lens
-        starts[1::2] += lens[1::2] - np.fromiter(map(len, trimmed), dtype=np.int64, count=len(trimmed))
-        offsets = np.frombuffer(b"".join(map(itemgetter(1), entries)), dtype=np.int32)
-        return rows.astype(np.int64), offsets + np.repeat(starts, counts)
+        offsets = np.frombuffer(b"".join(offs_b), dtype=np.int32)
+        return rows.astype(np.int64), offsets + np.repeat(starts, np.array(counts, dtype=np.int64))
 
     def _tokens_joined(self, text: str, parts: list[str], joins: set) -> tuple[np.ndarray, np.ndarray]:
-        """:meth:`tokens` for a text where some runs must be tokenized together."""
-        pieces: list[list[int]] = []  # [start, end) of each piece spaCy tokenizes on its own
-        pos, join = 0, False
-        for i, part in enumerate(parts):
-            n = len(part)
-            if n:
-                if not i % 2:
-                    if join:
-                        pieces[-1][1] = pos + n
-                        join = False
-                    else:
-                        pieces.append([pos, pos + n])
-                elif i in joins:
-                    join = True
-                elif part[0] != " " or not parts[i - 1]:
-                    pieces.append([pos, pos + n])
-                elif n > 1:  # the word before keeps one space as its trailing space
-                    pieces.append([pos + 1, pos + n])
-                pos += n
-        if not pieces:
-            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-        keys = [text[a:b] for a, b in pieces]
-        self._fill(keys)
-        entries = list(map(self._chunks.__getitem__, keys))
-        counts = np.fromiter((len(e[0]) for e in entries), dtype=np.int64, count=len(entries)) // 4
-        rows = np.frombuffer(b"".join(e[0] for e in entries), dtype=np.int32)
-        offsets = np.frombuffer(b"".join(e[1] for e in entries), dtype=np.int32)
-        starts = np.fromiter((a for a, _ in pieces), dtype=np.int64, count=len(pieces))
-        return rows.astype(np.int64), offsets + np.repeat(starts, counts)
+        """:meth:`tokens` for a text where some runs must be tokenized together (the single spaces ``joins``)."""
+        keys = _keys(parts)
+        merged: list = []  # keys, a joined piece being its runs' texts together
+        texts: list[str] = []  # the text each key covers
+        i = 0
+        while i < len(parts):
+            if i + 1 in joins:  # parts[i] and parts[i + 2] (maybe more) are one piece
+                j = i
+                while j + 1 in joins:
+                    j += 2
+                piece = "".join(parts[i:j + 1])
+                merged.append(piece)
+                texts.append(piece)
+                i = j + 1
+            else:
+                merged.append(keys[i])
+                texts.append(parts[i])
+                i += 1
+        self._fill(merged)
+        return self._assemble(list(map(self._chunks.__getitem__, merged)), texts)
 
     def _joins(self, text: str, parts: list[str]) -> set:
         """Indices in ``parts`` of the single spaces where a special case of spaCy's could join two runs.
