@@ -330,3 +330,36 @@ def test_results_with_one_batch_size_are_identical_and_other_sizes_agree_to_1e5(
     p4 = [json.loads(x)["p_alignment_faking"] for x in a]
     p1 = [json.loads(x)["p_alignment_faking"] for x in run(1)]
     assert max(abs(x - y) for x, y in zip(p1, p4)) < 1e-5
+
+
+def test_written_records_are_label_lines_dumped_byte_for_byte_in_one_process_and_in_workers():
+    # label_json_lines (what `label` writes) must be dump_prediction over label_lines, whatever runs where: the
+    # workers read and write the lines themselves, and duplicate ids are found across their batches afterwards
+    from collections import Counter
+
+    from fakingclf.io import dump_prediction, label_json_lines
+
+    clf = FakingClassifier.load(shipped_model_dir("rules-only"))
+    examples = (Path(__file__).resolve().parents[1] / "data" / "labeled" / "examples.jsonl").read_bytes().splitlines()
+    lines = [b"\xef\xbb\xbf" + examples[0], b"", b"not json", json.dumps({"id": "x", "text": 1}).encode()]
+    lines += examples[1:12] + [examples[3], json.dumps({"id": {"a": 1}, "text": "I will help."}).encode(),
+                               examples[5], json.dumps({"id": "e0", "text": "caf\xe9"}).encode("latin-1")]
+    lines += [examples[3]]  # the id three times, in three batches of 5
+    bare = json.dumps({"id": "ns", "prompt": "Write a poem.", "response": "Here is a poem."}).encode()
+    lines = [bare] + lines + [bare]  # a warning of the model's own after the duplicate-id one
+    expected = [dump_prediction(p) for p in label_lines(clf, lines, batch_size=5)]
+    assert sum(b"duplicate id" in x for x in expected) == 4
+    last = json.loads(expected[-1])["warnings"]
+    assert last[0].startswith("duplicate id 'ns'") and last[1].startswith("no scratchpad"), last
+    for workers in (1, 2):
+        got = list(label_json_lines(clf, lines, batch_size=5, workers=workers))
+        assert [r.line for r in got] == expected, workers
+        assert [r.error for r in got] == [b'"error":null' not in x for x in expected]
+        assert [r.id for r in got] == [json.loads(x)["id"] for x in expected]
+    # --resume: the records are read here (their ids are needed), labeled and written by the workers
+    done = json.loads(expected[1])["id"]
+    skip = Counter({done: 1})
+    expected_rest = [dump_prediction(p) for p in label_lines(clf, lines, batch_size=5, skip=Counter(skip))]
+    assert len(expected_rest) == len(expected) - 1
+    got = [r.line for r in label_json_lines(clf, lines, batch_size=5, workers=2, skip=skip)]
+    assert got == expected_rest

@@ -262,7 +262,7 @@ def label(
 
         fakingclf label big.jsonl.gz -o big.labeled.jsonl --resume --workers 2 --cache ~/.cache/fakingclf
     """
-    from .io import Summary, dump_prediction, label_lines, open_output, prepare_resume
+    from .io import Summary, label_json_lines, open_output, prepare_resume
 
     _require_files([input], "input file", stdin=True)
     mapping = _field_mapping(text_field, id_field, tier_field, output_field, reasoning_field, bare_text)
@@ -298,10 +298,10 @@ def label(
     # writes FIFOs and devices in place.
     try:
         with open_output(output, append=resume) as out, parallel, bar:
-            for pred in label_lines(clf, lines, batch_size=batch_size, fields=mapping or None,
-                                    workers=workers, skip=skip, bare_text=bare_text):
-                out.write(dump_prediction(pred))
-                summary.add(pred)
+            for rec in label_json_lines(clf, lines, batch_size=batch_size, fields=mapping or None,
+                                        workers=workers, skip=skip, bare_text=bare_text):
+                out.write(rec.line)
+                summary.add(rec)
                 advance(summary.n)
             if getattr(lines, "broken", None) and getattr(lines, "lines_read", 1) == 0:
                 raise _NothingRead  # an input unreadable from its first byte replaces no earlier output

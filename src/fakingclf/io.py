@@ -16,14 +16,14 @@ import sys
 from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import IO, Any, Iterable, Iterator, Optional, Union
+from typing import IO, Any, Iterable, Iterator, NamedTuple, Optional, Union
 
 import orjson
 
 from .transcript import Transcript, TranscriptError, id_string
 
 __all__ = [
-    "read_records", "label_lines", "label_batch", "prepare_resume", "dump_prediction", "Summary", "open_input",
+    "read_records", "label_lines", "label_json_lines", "label_raw_batch", "Labeled", "label_batch", "prepare_resume", "dump_prediction", "Summary", "open_input",
     "InputStream", "InputError", "sniff_encoding", "check_output", "open_output", "OutputError", "get_path", "remap",
 ]
 
@@ -509,11 +509,16 @@ def read_records(lines: Iterable[Union[str, bytes]], fields: Optional[dict[str, 
     from .formats.base import check_bare_text
 
     check_bare_text(bare_text)
-    layout = _layout_of(fields)
     if isinstance(lines, (str, bytes)):
         raise TypeError("read_records takes an iterable of lines (a file, or text.splitlines()), not one string")
-    seen: dict[str, int] = {}
-    for n, raw in enumerate(lines, 1):
+    return _read(enumerate(lines, 1), fields, bare_text, seen={})
+
+
+def _read(numbered: Iterable[tuple[int, Union[str, bytes]]], fields: Optional[dict[str, str]], bare_text: str,
+          seen: Optional[dict[str, int]]) -> Iterator[Item]:
+    """:func:`read_records` over (line number, line) pairs; ``seen`` None: no duplicate-id warnings here."""
+    layout = _layout_of(fields)
+    for n, raw in numbered:
         line, decode_warning = _decode(raw, n == 1)
         line = line.rstrip("\r\n")
         if not line.strip():
@@ -539,11 +544,16 @@ def read_records(lines: Iterable[Union[str, bytes]], fields: Optional[dict[str, 
             t.warnings.append(decode_warning)
         if isinstance(rec.get("id"), (dict, list)):
             t.warnings.append("id is an object or array: the line number is used instead")
-        if t.id in seen:
-            t.warnings.append(f"duplicate id {t.id!r} (first on line {seen[t.id]})")
-        else:
-            seen[t.id] = n
+        if seen is not None:
+            if t.id in seen:
+                t.warnings.append(_duplicate(t.id, seen[t.id]))
+            else:
+                seen[t.id] = n
         yield Item(n, transcript=t, id=t.id)
+
+
+def _duplicate(rid: str, first: int) -> str:
+    return f"duplicate id {rid!r} (first on line {first})"
 
 
 def _skipping(items: Iterator[Item], skip: Counter) -> Iterator[Item]:
@@ -651,6 +661,94 @@ def label_lines(
         yield from preds
 
 
+class Labeled(NamedTuple):
+    """One output record, written: its JSON line and what the end-of-run summary counts."""
+
+    line: bytes  # the record as one JSON line, newline-terminated (see dump_prediction)
+    id: str
+    label: Optional[str]
+    tier: Optional[str]
+    error: bool
+    line_no: int  # its input line
+    read_warnings: Optional[int]  # warnings it got while being read (a duplicate-id warning goes after them); None: unreadable
+
+
+def _written(clf, items: list[Item]) -> list[Labeled]:
+    return [Labeled(dump_prediction(p), p.id, p.label, p.tier, p.error is not None, it.line_no,
+                    len(it.transcript.warnings) if it.transcript is not None else None)
+            for it, p in zip(items, label_batch(clf, items))]
+
+
+def label_raw_batch(clf, numbered: list[tuple[int, Union[str, bytes]]], fields: Optional[dict[str, str]] = None,
+                    bare_text: str = "auto") -> list[Labeled]:
+    """Read, label and write one batch of (line number, JSONL line) pairs: a :class:`Labeled` per non-blank line.
+
+    What a worker process runs for :func:`label_json_lines`: the lines go to it and
+    written records come back, so neither transcripts nor predictions cross between
+    processes. Duplicate ids are left to the caller, which sees every batch.
+    """
+    return _written(clf, list(_read(numbered, fields, bare_text, seen=None)))
+
+
+def label_json_lines(
+    clf,
+    lines: Iterable[Union[str, bytes]],
+    batch_size: int = 128,
+    fields: Optional[dict[str, str]] = None,
+    workers: int = 1,
+    skip: Optional[Counter] = None,
+    bare_text: str = "auto",
+) -> Iterator[Labeled]:
+    """:func:`label_lines`, each prediction written as its output JSON line (:func:`dump_prediction`).
+
+    The same records, in the same order, as ``dump_prediction`` over :func:`label_lines`
+    (``tests/test_robustness.py`` compares them byte for byte), but with ``workers``
+    other than 1 the input lines themselves go to the workers, which read, label and
+    write them (:func:`label_raw_batch`): this process only batches lines and adds
+    duplicate-id warnings. With ``skip`` (``--resume``) records are read here, to know
+    their ids, and labeled and written by the workers.
+
+    Yields
+    ------
+    Labeled
+        One per non-blank input line not skipped, in order.
+    """
+    from .formats.base import check_bare_text
+
+    check_bare_text(bare_text)
+    if isinstance(lines, (str, bytes)):
+        raise TypeError("label_json_lines takes an iterable of lines (a file, or text.splitlines()), not one string")
+    if skip:
+        batches = _batched(_skipping(read_records(lines, fields, bare_text=bare_text), skip), batch_size)
+        jobs = ((_written, (clf, batch)) for batch in batches)
+        seen = None  # read_records warns of duplicates itself
+    else:
+        jobs = ((label_raw_batch, (clf, batch, fields, bare_text))
+                for batch in _batched(enumerate(lines, 1), batch_size))
+        seen = {}
+    if workers == 1:
+        results = (fn(*args) for fn, args in jobs)
+    else:
+        from joblib import Parallel, delayed
+
+        parallel = Parallel(n_jobs=workers, return_as="generator", pre_dispatch="2*n_jobs")
+        results = parallel(delayed(fn)(*args) for fn, args in jobs)
+    for batch in results:
+        for rec in batch:
+            if seen is not None and rec.read_warnings is not None:  # as read_records: every record read
+                first = seen.setdefault(rec.id, rec.line_no)
+                if first != rec.line_no and not rec.error:  # (a record failing in the model has no warnings)
+                    rec = _with_warning(rec, _duplicate(rec.id, first))
+            yield rec
+
+
+def _with_warning(rec: Labeled, warning: str) -> Labeled:
+    """``rec`` with ``warning`` after the warnings it got while being read, where :func:`read_records` puts it."""
+    data = orjson.loads(rec.line)
+    data["warnings"].insert(rec.read_warnings, warning)
+    return rec._replace(line=orjson.dumps(data) + b"\n", read_warnings=rec.read_warnings + 1)
+
+
 def prepare_resume(path) -> Counter:
     """Make an output file ready for ``--resume`` and count the ids already in it.
 
@@ -752,7 +850,7 @@ class Summary:
     by_tier: dict = field(default_factory=dict)  # tier -> Counter(label)
 
     def add(self, pred) -> None:
-        """Count one prediction."""
+        """Count one prediction (a Prediction, or a written record: :class:`Labeled`)."""
         self.n += 1
         tier = pred.tier or "unknown"
         label = pred.label or "error"
