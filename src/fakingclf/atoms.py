@@ -400,7 +400,8 @@ class AtomEngine:
     def _reset_table(self, capacity: int = 4096) -> None:
         self._split: dict[str, list[str]] = {}  # text -> _RUNS.split(text), kept by prepare() for tokens()
         self._id_of: dict[int, int] = {}  # orth hash -> row of the tables below
-        self._chunks: dict = {"": (b"", b"", 0, 0, 0)}  # key of a piece of text (see _keys) -> its tokens (see _chunk)
+        self._chunks: dict = {"": b""}  # key of a piece of text (see _keys) -> its tokens (see _fill)
+        self._edges: dict = {"": (0, 0)}  # the same key -> (first token's length, last token's offset)
         self._enc = np.empty(capacity, dtype=object)  # the token's encoding
         self._enc_start = np.empty(capacity, dtype=object)  # ... when it starts a sentence
         self._size = np.zeros(capacity, dtype=np.int64)  # len(self._enc[row])
@@ -474,17 +475,16 @@ class AtomEngine:
         self._lid[start:end] = lids
         self._id_of.update(zip(orths, range(start, end)))
 
-    def _chunk(self, key) -> tuple[bytes, bytes, int, int, int]:
-        """Tokens spaCy's tokenizer makes of one piece of text (a key of :func:`_keys`), computed once.
-
-        Returns (table rows, offsets in the key) as int32 bytes, the first token's
-        length, the last token's offset and the number of tokens.
-        """
+    def _edge(self, key) -> tuple[int, int]:
+        """(first token's length, last token's offset) of one piece of text (a key of :func:`_keys`)."""
         self._fill([key])
-        return self._chunks[key]
+        return self._edges[key]
 
     def _fill(self, keys: list) -> None:
-        """Tokenize the pieces not yet seen, for :meth:`_chunk`, a few spaCy calls for all of them.
+        """Tokenize the pieces not yet seen, a few spaCy calls for all of them.
+
+        A piece's entry in ``_chunks`` is its tokens as int32 pairs (table row,
+        character offset in the key), in one bytes object.
 
         Pieces with no white space at either end are tokenized together, joined by new
         lines: a new line is a token of its own, which spaCy's special cases never
@@ -509,7 +509,7 @@ class AtomEngine:
                 if piece:
                     groups.append(([x], [piece], shift))
                 else:
-                    chunks[x] = (b"", b"", 0, 0, 0)
+                    chunks[x], self._edges[x] = b"", (0, 0)
         id_of = self._id_of
         for group, pieces, shift in groups:
             arr = self.nlp.make_doc("\n".join(pieces)).to_array(self._attrs)
@@ -517,16 +517,18 @@ class AtomEngine:
             new = [o for o in dict.fromkeys(orths) if o not in id_of]
             if new:
                 self._add(new)
-            rows = np.fromiter(map(id_of.__getitem__, orths), dtype=np.int32, count=len(orths)).tobytes()
+            rows = np.fromiter(map(id_of.__getitem__, orths), dtype=np.int32, count=len(orths))
             idx = arr[:, 1].astype(np.int64)
             lens = np.fromiter(map(len, pieces), dtype=np.int64, count=len(pieces))
             begin = np.cumsum(lens + 1) - lens - 1
             lo, hi = np.searchsorted(idx, np.stack([begin, begin + lens])).tolist()  # each piece's tokens
             offsets = idx - np.repeat(begin, np.diff(np.append(lo, len(idx)))) + shift  # separators: past their piece's end
-            offs = offsets.astype(np.int32).tobytes()
+            pairs = np.stack([rows, offsets.astype(np.int32)], axis=1).tobytes()
             first_len, offsets = arr[:, 2].tolist(), offsets.tolist()
+            edges = self._edges
             for x, a, b in zip(group, lo, hi):
-                chunks[x] = (rows[4 * a:4 * b], offs[4 * a:4 * b], first_len[a], offsets[b - 1], b - a)
+                chunks[x] = pairs[8 * a:8 * b]
+                edges[x] = (first_len[a], offsets[b - 1])
 
     def prepare(self, texts: Sequence[str]) -> None:
         """Tokenize the pieces of ``texts`` not seen yet, in as few spaCy calls as possible.
@@ -579,14 +581,13 @@ class AtomEngine:
     @staticmethod
     def _assemble(entries: list, parts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """(rows, offsets) of a text from its pieces' entries, ``parts`` being the texts of the pieces."""
-        rows_b, offs_b, _, _, counts = zip(*entries)
-        rows = np.frombuffer(b"".join(rows_b), dtype=np.int32)
-        if not len(rows):
+        pairs = np.frombuffer(b"".join(entries), dtype=np.int32).reshape(-1, 2)
+        if not len(pairs):
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        counts = np.fromiter(map(len, entries), dtype=np.int64, count=len(entries)) >> 3
         lens = np.fromiter(map(len, parts), dtype=np.int64, count=len(parts))
         starts = np.cumsum(lens) - lens
-        offsets = np.frombuffer(b"".join(offs_b), dtype=np.int32)
-        return rows.astype(np.int64), offsets + np.repeat(starts, np.array(counts, dtype=np.int64))
+        return pairs[:, 0].astype(np.int64), pairs[:, 1] + np.repeat(starts, counts)
 
     def _tokens_joined(self, text: str, parts: list[str], joins: set) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`tokens` for a text where some runs must be tokenized together (the single spaces ``joins``)."""
@@ -621,7 +622,7 @@ class AtomEngine:
         """
         joins = set()
         ends = None
-        chunks = self._chunks
+        edges = self._edges
         for m in self._pair_screen.finditer(text):
             at = m.start()  # the space
             pairs = [(a, b) for a, b in self._special_pairs.get((text[at - 1], text[at + 1]), ())
@@ -632,8 +633,8 @@ class AtomEngine:
                 ends = list(accumulate(map(len, parts)))
             i = bisect_right(ends, at)  # the part holding the space, between runs ``before`` and ``after``
             before, after = parts[i - 1], parts[i + 1]
-            last = before[(chunks.get(before) or self._chunk(before))[3]:]
-            first = after[: (chunks.get(after) or self._chunk(after))[2]]
+            last = before[(edges.get(before) or self._edge(before))[1]:]
+            first = after[: (edges.get(after) or self._edge(after))[0]]
             if any((last == a or before.endswith(self._specials)) and (first == b or after.startswith(self._specials))
                    for a, b in pairs):
                 joins.add(i)
