@@ -26,7 +26,11 @@ Every figure is measured in the same run as its floor:
   against `python -c "import spacy; spacy.blank('en')"`, each the median of three
   runs;
 * **default model**: `fakingclf label` with the shipped default (no encoder) at the
-  sizes up to `--max-full` (default 1000; it labels about 20 transcripts/s here).
+  sizes up to `--max-full` (default 1000).
+
+The throughput runs of one size take turns, `--repeat` rounds of them (default 3), and
+each figure is the median of its rounds: a slow spell of a shared machine then falls on
+the floors and the commands alike.
 
 Peak resident memory is reported with every run: the largest resident set of the
 command's processes (with `--workers 2`, of the parent and its workers, each alone),
@@ -169,35 +173,46 @@ def distinct_input(paths: list[Path], path: Path) -> int:
 
 def measure(inp: Path, n: int, modes: list[str], args, st: dict, env: dict, work: Path, results: dict,
             kind: str = "resampled") -> None:
-    """Run every mode on ``inp`` (``n`` lines) and append its figures to ``results["runs"]``."""
+    """Run every mode on ``inp`` (``n`` lines) and append its figures to ``results["runs"]``.
+
+    The modes run in turn, ``args.repeat`` rounds of them, so that a slow spell of a shared
+    machine falls on every mode alike; each figure is the median of its rounds (peak memory:
+    the largest), and every round's seconds are kept in ``seconds_each``.
+    """
     out = work / "out.jsonl"
     tf = work / f"texts-{kind}-{n}.json"
-    n_texts = None
-    for mode in modes:
-        if mode == "default" and n > args.max_full:
-            continue
-        row = {"lines": n, "mode": mode, "input": kind}
-        if mode in ("tokenizer", "tokenizer-2"):
-            if n_texts is None:
-                n_texts = texts_file(inp, tf)
-            secs = tokenizer_floor(tf, 1 if mode == "tokenizer" else 2, env)
-            row.update(seconds=round(secs, 2), net_per_second=round(n / secs, 1), texts=n_texts)
-        else:
+    todo = [m for m in modes if not (m == "default" and n > args.max_full)]
+    if any(m in ("tokenizer", "tokenizer-2") for m in todo):
+        n_texts = texts_file(inp, tf)
+    times: dict[str, list[float]] = {m: [] for m in todo}
+    rss: dict[str, float] = {}
+    for _ in range(args.repeat):
+        for mode in todo:
+            if mode in ("tokenizer", "tokenizer-2"):
+                times[mode].append(tokenizer_floor(tf, 1 if mode == "tokenizer" else 2, env))
+                continue
             cmd = CLI + ["label", str(inp), "-o", str(out)]
-            start = st["default"]
             if mode == "rules":
                 cmd.append("--rules-only")
-                start = st["rules_only"]
             elif mode == "rules-w2":
                 cmd += ["--rules-only", "--workers", "2"]
-                start = st["rules_only_w2"]
-            wall, rss = run_rss(cmd, env)
+            wall, mem = run_rss(cmd, env)
             with open(out, "rb") as f:
                 n_out = sum(1 for _ in f)
             if n_out != n:
                 raise RuntimeError(f"{mode} at {n} lines wrote {n_out} records")
-            row.update(seconds=round(wall, 2), per_second=round(n / wall, 1),
-                       net_per_second=round(n / max(wall - start, 1e-9), 1), peak_rss_mb=round(rss, 1))
+            times[mode].append(wall)
+            rss[mode] = max(rss.get(mode, 0.0), mem)
+    for mode in todo:
+        row = {"lines": n, "mode": mode, "input": kind}
+        secs = statistics.median(times[mode])
+        if mode in ("tokenizer", "tokenizer-2"):
+            row.update(seconds=round(secs, 2), net_per_second=round(n / secs, 1), texts=n_texts)
+        else:
+            start = {"rules": st["rules_only"], "rules-w2": st["rules_only_w2"]}.get(mode, st["default"])
+            row.update(seconds=round(secs, 2), per_second=round(n / secs, 1),
+                       net_per_second=round(n / max(secs - start, 1e-9), 1), peak_rss_mb=round(rss[mode], 1))
+        row["seconds_each"] = [round(x, 2) for x in times[mode]]
         results["runs"].append(row)
         print(json.dumps(row), flush=True)
 
@@ -209,6 +224,7 @@ def main(argv=None):
     ap.add_argument("--modes", default=",".join(ALL_MODES))
     ap.add_argument("--max-full", type=int, default=1000, help="largest size for the default model")
     ap.add_argument("--startup-runs", type=int, default=3, help="runs per start-up figure (the median is kept)")
+    ap.add_argument("--repeat", type=int, default=3, help="rounds of the throughput runs (the median is kept)")
     ap.add_argument("--distinct", default=None, metavar="FILES",
                     help="comma-separated JSONL files: also measure on their records, each once (all texts differ)")
     ap.add_argument("--doc", default=None, help="write the Speed section of this Markdown file")
@@ -221,6 +237,7 @@ def main(argv=None):
         results = json.loads(Path(args.render).read_text(encoding="utf-8"))
         a = results["args"]
         args.sizes, args.startup_runs, args.distinct = a["sizes"], a["startup_runs"], a.get("distinct")
+        args.repeat = a.get("repeat", 1)
         sizes = [int(s) for s in args.sizes.split(",")]
         return _write(report(results, sizes, a["modes"], args), results, args)
     source = Path(args.data)
@@ -236,7 +253,7 @@ def main(argv=None):
     results = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                            "platform": platform.platform()},
                "source": str(source), "runs": [], "startup": {},
-               "args": {"sizes": args.sizes, "modes": modes, "startup_runs": args.startup_runs,
+               "args": {"sizes": args.sizes, "modes": modes, "startup_runs": args.startup_runs, "repeat": args.repeat,
                         "distinct": args.distinct}}
     try:
         one = work / "one.jsonl"
@@ -296,11 +313,13 @@ def report(results: dict, sizes: list[int], modes: list[str], args) -> str:
            "```bash",
            f".venv/bin/python benchmarks/speed.py {results['source']} --sizes {args.sizes} "
            + (f"--distinct {args.distinct} " if args.distinct else "")
+           + (f"--repeat {args.repeat} " if getattr(args, "repeat", 1) != 3 else "")
            + "--doc docs/benchmarks.md --out benchmarks/speed.json",
            "```", "",
            f"Machine: {m['cpus']} CPUs, no GPU, Python {m['python']}. Inputs are the development set resampled "
            "to each size, every line made unique. Each `fakingclf label` row is one process timed from start to "
-           "exit; *net* removes the same command's one-line start-up (below). The floors are spaCy's tokenizer "
+           f"exit, the median of {getattr(args, 'repeat', 1)} round(s) in which every mode of the column runs in turn; "
+           "*net* removes the same command's one-line start-up (below). The floors are spaCy's tokenizer "
            "alone over exactly the texts the rules-only pipeline tokenizes (masked scratchpads and outputs), timed "
            "inside the process. See `benchmarks/speed.py` for the exact commands.", "",
            "| mode | " + " | ".join(f"{n:,} lines" for n in sizes) + " |",

@@ -38,7 +38,8 @@ def test_speed_script_runs_and_writes_its_section(tmp_path):
     doc.write_text("# Benchmarks\n", encoding="utf-8")
     r = subprocess.run(
         [sys.executable, str(REPO / "benchmarks" / "speed.py"), str(REPO / "data" / "labeled" / "examples.jsonl"),
-         "--sizes", "20,40", "--modes", "tokenizer,rules", "--startup-runs", "1", "--doc", str(doc), "--out", str(out),
+         "--sizes", "20,40", "--modes", "tokenizer,rules", "--startup-runs", "1", "--repeat", "2", "--doc", str(doc),
+         "--out", str(out),
          "--distinct", str(REPO / "data" / "labeled" / "examples.jsonl")],
         capture_output=True, text=True, timeout=600,
     )
@@ -50,6 +51,8 @@ def test_speed_script_runs_and_writes_its_section(tmp_path):
         (20, "tokenizer", "resampled"), (20, "rules", "resampled"), (40, "tokenizer", "resampled"),
         (40, "rules", "resampled"), (n_examples, "tokenizer", "distinct"), (n_examples, "rules", "distinct")]
     assert all(x["net_per_second"] > 0 for x in runs)
+    # the median of two rounds (their mean), each rounded to 0.01 s
+    assert all(len(x["seconds_each"]) == 2 and abs(x["seconds"] - sum(x["seconds_each"]) / 2) < 0.011 for x in runs)
     assert all(x["per_second"] > 0 and x["peak_rss_mb"] > 50 for x in runs if x["mode"] == "rules")
     assert all(x["texts"] == 2 * x["lines"] for x in runs if x["mode"] == "tokenizer")  # scratchpad and output
     assert set(results["startup"]) == {"spacy_blank", "rules_only", "rules_only_w2", "default"}
@@ -57,6 +60,7 @@ def test_speed_script_runs_and_writes_its_section(tmp_path):
     assert "| rules-only | " in section and "20 lines" in section and "40 lines" in section
     assert "x its floor" in section and "x the spaCy start-up" in section
     assert "on the distinct texts" in section and f"{n_examples:,} lines" in section
+    assert "the median of 2 round(s)" in section and "--repeat 2 " in section
 
 
 def _finetune_results(complete: bool) -> dict:

@@ -525,28 +525,35 @@ class CueDetector:
             ev = [Evidence(start=m.start(), end=m.end(), text=m.group(0), source=source) for m in ms[:3]]
             return CueHit(name=rule.name, score=1.0, count=len(ms), position=ms[-1].start() / n, evidence=ev)
         found: list[tuple[float, int, int, int]] = []  # (score, first, last, anchor sentence)
-        anchored = sorted({k for label in rule.anchor for k in index.get(label, ())})
+        if len(rule.anchor) == 1:
+            anchored = index.get(rule.anchor[0], ())  # (ascending, each sentence once)
+        else:
+            anchored = sorted({k for label in rule.anchor for k in index.get(label, ())})
+        exclude, require, damp = rule.exclude, rule.require, rule.damp
         for k in anchored:
-            s = sents[k]
-            if s.labels & rule.exclude:
+            labels = sents[k].labels
+            if exclude and not exclude.isdisjoint(labels):
                 continue
             lo = max(0, k - rule.window)
             hi = min(len(sents), k + 1 + rule.window_after)
-            window_labels = set().union(*(x.labels for x in sents[lo:hi]))
+            window_labels = None  # the labels of the sentences around, when a requirement needs them
             ok, distant = True, False
-            for labels, where in rule.require:
-                if labels & s.labels:
+            for needed, where in require:
+                if not needed.isdisjoint(labels):
                     continue
-                if where == "window" and labels & window_labels:
-                    distant = True
-                    continue
+                if where == "window":
+                    if window_labels is None:
+                        window_labels = set().union(*(x.labels for x in sents[lo:hi]))
+                    if not needed.isdisjoint(window_labels):
+                        distant = True
+                        continue
                 ok = False
                 break
             if not ok:
                 continue
             score = rule.distant if distant else 1.0
-            for label, factor in rule.damp:
-                if label in s.labels:
+            for label, factor in damp:
+                if label in labels:
                     score *= factor
             found.append((score, lo if distant else k, (hi - 1) if distant else k, k))
         if not found:

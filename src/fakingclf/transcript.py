@@ -109,7 +109,7 @@ class Transcript(BaseModel):
     @property
     def has_reasoning(self) -> bool:
         """True when there is any non-blank scratchpad text."""
-        return any(s.strip() for s in self.scratchpads)
+        return any(s and not s.isspace() for s in self.scratchpads)
 
     # ---------------------------------------------------------------- parsers
     @classmethod
