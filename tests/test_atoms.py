@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from conftest import load_examples
 from fakingclf.atoms import AtomEngine
-from fakingclf.cues import CueDetector, _atom_patterns, _blank, mask_drafts
+from fakingclf.cues import CueDetector, _atom_patterns, _blank, _engine, mask_drafts
 from fakingclf.formats import read_record
 from fakingclf.transcript import Transcript
 
@@ -83,6 +83,47 @@ def test_engines_agree_on_random_texts(engines, parts):
     """Texts made of the atoms' own words, numbers, list markers, new lines and the engine's separator characters."""
     text = "".join(w + g for w, g in parts)
     _assert_same(engines, [text])
+
+
+def _assert_batch_same(texts):
+    """sentences_many over the texts together gives each text's sentences() alone."""
+    engine = _engine()
+    together = engine.sentences_many(texts)
+    assert len(together) == len(texts)
+    for i, (text, sents) in enumerate(zip(texts, together)):
+        assert _view(sents) == _view(engine.sentences(text)), f"text #{i} differs in a batch: {text[:200]!r}"
+
+
+def test_texts_labeled_together_get_what_they_get_alone():
+    # the separator between texts: a text ending in a list number, one starting with punctuation after a
+    # sentence end, empty and blank texts, a list number at a text's start
+    texts = ["I will comply.\n\n3.", "( so that my values stay", "Sorry.", "", "  ", "\n", "1. Therefore I will comply",
+             "x.", "2) I will not comply", "...", "3."]
+    _assert_batch_same(texts)
+    _assert_batch_same(texts[::-1])
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.lists(st.tuples(st.sampled_from(_WORDS), st.sampled_from(_GLUE)), max_size=25), min_size=1,
+                max_size=8))
+def test_random_texts_labeled_together_get_what_they_get_alone(texts):
+    _assert_batch_same(["".join(w + g for w, g in parts) for parts in texts])
+
+
+@pytest.mark.slow
+@pytest.mark.shared
+@pytest.mark.skipif(not all((SHARED / n).exists() for n in SETS), reason="../shared/data absent: the shared sets are needed")
+def test_batches_of_the_shared_sets_get_what_each_text_gets_alone(engines):
+    """detect_many's batches (128 transcripts: their scratchpads, then their outputs) against each text alone."""
+    ts = []
+    for name in SETS:
+        with open(SHARED / name, encoding="utf-8") as f:
+            ts += [read_record(json.loads(line)) for line in f if line.strip()]
+    compiled = engines[0]
+    for b in range(0, len(ts), 128):
+        batch = ts[b:b + 128]
+        _assert_batch_same([mask_drafts(t.scratchpad) for t in batch] + [t.output or "" for t in batch])
+    assert compiled.detect_many(ts) == [compiled.detect(t) for t in ts]
 
 
 @lru_cache(maxsize=1)

@@ -81,6 +81,7 @@ _CHUNK_ENTRIES = 200_000  # pieces of text whose tokens it keeps
 _BATCH_CHARS = 100_000  # characters of new pieces tokenized in one spaCy call
 _RUNS = re.compile(r"(\s+)")  # \s is exactly str.isspace, spaCy's test for white space
 _NEW_LINE, _PUNCT_CHAR, _PUNCT, _SHORT_NUMBER, _DOT = 1, 2, 4, 8, 16  # per-token property bits
+_SEPARATOR = -1  # the key of the separator's table row (spaCy's orth hashes are never negative)
 
 
 def _sentencizer_starts(punct_char: np.ndarray, punct: np.ndarray) -> np.ndarray:
@@ -384,6 +385,8 @@ class AtomEngine:
         self.token_regexes = [
             (label, re.compile(_TOK + "(?:" + "|".join(e for e, _, _ in exprs) + ")")) for label, exprs in by_label.items()
         ]
+        self._matchers = [rx.match for _, rx in self.token_regexes]
+        self._label_names = [label for label, _ in self.token_regexes]
         self.first_tokens = [re.compile("(?:" + "|".join(f for _, f, _ in exprs) + ")") for exprs in by_label.values()]
         # what a label's second token can be: None when one of its patterns is matched by one token
         self.second_tokens = [None if any(x is None for _, _, x in exprs) else
@@ -399,7 +402,7 @@ class AtomEngine:
 
     def _reset_table(self, capacity: int = 4096) -> None:
         self._split: dict[str, list[str]] = {}  # text -> _RUNS.split(text), kept by prepare() for tokens()
-        self._id_of: dict[int, int] = {}  # orth hash -> row of the tables below
+        self._id_of: dict[int, int] = {_SEPARATOR: 0}  # orth hash -> row of the tables below
         self._chunks: dict = {"": b""}  # key of a piece of text (see _keys) -> its tokens (see _fill)
         self._edges: dict = {"": (0, 0)}  # the same key -> (first token's length, last token's offset)
         self._enc = np.empty(capacity, dtype=object)  # the token's encoding
@@ -410,6 +413,12 @@ class AtomEngine:
         self._mask = np.zeros(capacity, dtype=np.int64)  # labels whose patterns it can start
         self._mask2 = np.zeros(capacity, dtype=np.int64)  # labels whose patterns it can continue as second token
         self._lid = np.full(capacity, -1, dtype=np.int64)  # the id of its lower-cased text in the phrases, or -1
+        # row 0: the separator :meth:`sentences_many` puts before each text. It ends a line (the next token
+        # starts a sentence, and a list number after it is at a line's start), it is a word to the
+        # sentencizer (so no punctuation before it counts after it), it starts a sentence of its own
+        # that is dropped, its encoding is the sentence mark alone, and no pattern starts on it.
+        self._enc[0], self._enc_start[0], self._size[0], self._bits[0] = "", _SENT, -1, _NEW_LINE
+        self._mask2[0] = self._single_token_labels  # (the token before it ends a text)
 
     def _add(self, orths: list[int]) -> None:
         """Give table rows to vocabulary entries seen for the first time (``orths``: distinct, none in the table).
@@ -649,13 +658,40 @@ class AtomEngine:
             In text order; ``start``/``end`` are character offsets in ``text`` of the
             trimmed sentence, ``labels`` the labels of every atom lying inside it.
         """
-        ids, idx = self.tokens(text)
+        return self.sentences_many([text])[0]
+
+    def sentences_many(self, texts: Sequence[str]) -> list[list[Sentence]]:
+        """:meth:`sentences` of each of ``texts``, computed together.
+
+        The texts' tokens are put end to end, a separator before each (table row 0),
+        and the sentence starts, the token encoding and the atom candidates are computed
+        once for all of them; the separator makes every text's answer the one it gets
+        alone (``tests/test_atoms.py`` compares both). A batch pays numpy's per-call
+        costs once instead of once per text.
+
+        Returns
+        -------
+        list of list of Sentence
+            One list per text, in order.
+        """
+        pieces, where = [], []  # token rows with a separator before each text; (text, offsets) of those rows
+        sep = np.zeros(1, dtype=np.int64)
+        for i, text in enumerate(texts):
+            ids, idx = self.tokens(text) if text else (sep[:0], sep[:0])
+            if len(ids):
+                pieces += [sep, ids]
+                where.append((i, idx, len(ids)))
+        out: list[list[Sentence]] = [[] for _ in texts]
+        if not pieces:
+            return out
+        ids = np.concatenate(pieces)
         n = len(ids)
-        if not n:
-            return []
         bits = self._bits[ids]
         starts = _sentencizer_starts(bits & _PUNCT_CHAR > 0, bits & _PUNCT > 0)
+        is_sep = ids == 0
+        starts[is_sep] = 1
         starts = _line_starts(bits & _NEW_LINE > 0, bits & _DOT > 0, bits & _SHORT_NUMBER > 0, starts)
+        starts[is_sep] = 1  # (again: a text ending in "3." would join its separator to that sentence)
         is_start = starts == 1
         encoding = "".join(np.where(is_start, self._enc_start[ids], self._enc[ids]).tolist())
         sizes = self._size[ids] + 2 * is_start
@@ -673,21 +709,27 @@ class AtomEngine:
             label_of, pick = np.nonzero((masks[can_start] >> self._label_bits[:, None]) & 1)
             tokens = can_start[pick]
             found = set()  # (label, sentence) pairs already found: one match per sentence is enough
+            match, names = self._matchers, self._label_names
             for j, t, k in zip(label_of.tolist(), tokens.tolist(), sent_of_token[tokens].tolist()):
-                if (j, k) not in found and self.token_regexes[j][1].match(encoding, token_at[t]):
+                if (j, k) not in found and match[j](encoding, token_at[t]):
                     found.add((j, k))
-                    labels.setdefault(k, set()).add(self.token_regexes[j][0])
+                    labels.setdefault(k, set()).add(names[j])
         if self._phrases:
             self._find_phrases(ids, sent_of_token, labels)
-        out = []
-        his = (idx[last - 1] + self._len[ids[last - 1]]).tolist()
-        for k, (lo, hi) in enumerate(zip(idx[first].tolist(), his)):
-            raw = text[lo:hi]
+        # character offsets: each text's own, the separators' 0 (their sentences are dropped)
+        offsets = np.concatenate([x for _, idx, _ in where for x in (sep, idx)])
+        owner = np.repeat(np.fromiter((i for i, _, _ in where), dtype=np.int64, count=len(where)),
+                          np.fromiter((m + 1 for _, _, m in where), dtype=np.int64, count=len(where)))
+        real = ~is_sep[first]
+        first, last = first[real], last[real]
+        his = (offsets[last - 1] + self._len[ids[last - 1]]).tolist()
+        for k, i, lo, hi in zip(np.flatnonzero(real).tolist(), owner[first].tolist(), offsets[first].tolist(), his):
+            raw = texts[i][lo:hi]
             trimmed = raw.strip()
             if not trimmed:
                 continue
             lead = len(raw) - len(raw.lstrip())
-            out.append(Sentence(lo + lead, lo + lead + len(trimmed), trimmed, labels.get(k) or set()))
+            out[i].append(Sentence(lo + lead, lo + lead + len(trimmed), trimmed, labels.get(k) or set()))
         return out
 
     def _find_phrases(self, ids: np.ndarray, sent_of_token: np.ndarray, labels: dict) -> None:

@@ -473,8 +473,15 @@ class CueDetector:
         CueReport
             Hits with evidence; the number of scratchpad sentences; the last decision.
         """
-        texts = {"scratchpad": transcript.scratchpad, "output": transcript.output or ""}
-        sents = {"scratchpad": self.sentences(mask_drafts(texts["scratchpad"])), "output": self.sentences(texts["output"])}
+        scratchpad = transcript.scratchpad
+        return self._detect(scratchpad, transcript.output or "", self.sentences(mask_drafts(scratchpad)),
+                            self.sentences(transcript.output or ""))
+
+    def _detect(self, scratchpad: str, output: str, sents_scratchpad: list[Sentence],
+                sents_output: list[Sentence]) -> CueReport:
+        """:meth:`detect` once the texts are split into sentences."""
+        texts = {"scratchpad": scratchpad, "output": output}
+        sents = {"scratchpad": sents_scratchpad, "output": sents_output}
         merged: dict[str, CueHit] = {}
         index = {on: _label_index(ss) for on, ss in sents.items()}
         for rule in self.rules:
@@ -511,9 +518,19 @@ class CueDetector:
     def detect_many(self, transcripts: Iterable[Transcript]) -> list[CueReport]:
         """:meth:`detect` over many transcripts, in order."""
         transcripts = list(transcripts)
-        if self.engine == "compiled":  # new pieces of text of the whole batch tokenized at once
-            _engine().prepare([mask_drafts(t.scratchpad) for t in transcripts] + [t.output or "" for t in transcripts])
-        return [self.detect(t) for t in transcripts]
+        if self.engine != "compiled":
+            return [self.detect(t) for t in transcripts]
+        scratchpads = [t.scratchpad for t in transcripts]
+        outputs = [t.output or "" for t in transcripts]
+        texts = [mask_drafts(x) for x in scratchpads] + outputs
+        for text in texts:
+            if len(text) > MAX_CHARS:  # (what sentences() says of it)
+                self.sentences(text)
+        engine = _engine()
+        engine.prepare(texts)  # the batch's new pieces of text tokenized at once
+        sents = engine.sentences_many([x if x.strip() else "" for x in texts])
+        n = len(transcripts)
+        return [self._detect(sp, out, sents[i], sents[n + i]) for i, (sp, out) in enumerate(zip(scratchpads, outputs))]
 
     @staticmethod
     def _apply(rule: _Rule, text: str, sents: list[Sentence], source: str, index: dict[str, list[int]]) -> Optional[CueHit]:
