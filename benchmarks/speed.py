@@ -17,7 +17,8 @@ Every figure is measured in the same run as its floor:
 * **tokenizer floor**: spaCy's tokenizer alone (`nlp.make_doc`, the blank English
   pipeline the cue detector uses) over exactly the texts the rules-only pipeline
   tokenizes — every transcript's draft-masked scratchpad and its output, extracted
-  beforehand and not timed — timed inside the process (start-up excluded), on one
+  beforehand and not timed — timed inside the process (start-up excluded) from a
+  freshly built pipeline, whose caches fill on the way as the command's do, on one
   process and on two processes at once (each half the texts: the 2-core floor);
 * **rules-only**: one `fakingclf label IN -o OUT --rules-only` process, timed from
   start to exit, then net of its start-up (the same command on a one-line input,
@@ -71,9 +72,7 @@ nlp = _blank()
 texts = json.load(open(sys.argv[1], encoding="utf-8"))
 part, parts = int(sys.argv[2]), int(sys.argv[3])
 texts = texts[part::parts]
-for t in texts[:200]:  # the tokenizer's own cache warms on a few texts, as it does in a long run
-    nlp.make_doc(t)
-t0 = time.perf_counter()
+t0 = time.perf_counter()  # from a fresh pipeline, as the command starts: its caches fill on the way
 for t in texts:
     nlp.make_doc(t)
 print(time.perf_counter() - t0)
@@ -321,7 +320,7 @@ def report(results: dict, sizes: list[int], modes: list[str], args) -> str:
            f"exit, the median of {getattr(args, 'repeat', 1)} round(s) in which every mode of the column runs in turn; "
            "*net* removes the same command's one-line start-up (below). The floors are spaCy's tokenizer "
            "alone over exactly the texts the rules-only pipeline tokenizes (masked scratchpads and outputs), timed "
-           "inside the process. See `benchmarks/speed.py` for the exact commands.", "",
+           "inside the process from a freshly built pipeline (its caches start empty, as the command's do). See `benchmarks/speed.py` for the exact commands.", "",
            "| mode | " + " | ".join(f"{n:,} lines" for n in sizes) + " |",
            "|---|" + "---|" * len(sizes)]
     for mode in modes:

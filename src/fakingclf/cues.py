@@ -174,6 +174,9 @@ def _import_spacy():
     return spacy
 
 
+_WORD = re.compile(r"[^\W\d_]+")
+
+
 def looks_english(text: str, min_share: float = 0.08) -> bool:
     """Whether ``text`` looks like English.
 
@@ -191,10 +194,13 @@ def looks_english(text: str, min_share: float = 0.08) -> bool:
             latin = len(text) - len(_ASCII_LETTER.sub("", text))
             if latin + foreign >= 40 and latin / (latin + foreign) < 0.5:
                 return False  # mostly a non-Latin script
-    words = re.findall(r"[^\W\d_]+", text.lower())
+    words = _WORD.findall(text.lower())
     if len(words) < 20:
         return True
-    return sum(map(STOP_WORDS.__contains__, words)) / len(words) >= min_share
+    need = min_share * len(words)
+    head = len(words) // 4  # English reaches the share within its first quarter: the rest need not be counted
+    seen = sum(map(STOP_WORDS.__contains__, words[:head]))
+    return seen >= need or seen + sum(map(STOP_WORDS.__contains__, words[head:])) >= need
 
 
 @lru_cache(maxsize=1)
