@@ -21,17 +21,18 @@ Every figure is measured in the same run as its floor:
   freshly built pipeline, whose caches fill on the way as the command's do, on one
   process and on two processes at once (each half the texts: the 2-core floor);
 * **rules-only**: one `fakingclf label IN -o OUT --rules-only` process, timed from
-  start to exit, then net of its start-up (the same command on a one-line input,
-  measured in this run); `--workers 2` likewise;
+  start to exit, then net of its start-up (the same command on a one-line input, run
+  in the same rounds: see below); `--workers 2` likewise;
 * **start-up**: one-line `label --rules-only` and one-line `label` (the default model)
   against `python -c "import spacy; spacy.blank('en')"`, each the median of three
   runs;
 * **default model**: `fakingclf label` with the shipped default (no encoder) at the
   sizes up to `--max-full` (default 1000).
 
-The throughput runs of one size take turns, `--repeat` rounds of them (default 3), and
-each figure is the median of its rounds: a slow spell of a shared machine then falls on
-the floors and the commands alike.
+The throughput runs of one size take turns, `--repeat` rounds of them (default 3), each
+command followed by its one-line start-up, and each figure is the median of its rounds
+(net: the median time less the median start-up): a slow spell of a shared machine then
+falls on the floors, the commands and their start-ups alike.
 
 Peak resident memory is reported with every run: the largest resident set of the
 command's processes (with `--workers 2`, of the parent and its workers, each alone),
@@ -170,13 +171,15 @@ def distinct_input(paths: list[Path], path: Path) -> int:
     return n
 
 
-def measure(inp: Path, n: int, modes: list[str], args, st: dict, env: dict, work: Path, results: dict,
+def measure(inp: Path, n: int, modes: list[str], args, one: Path, env: dict, work: Path, results: dict,
             kind: str = "resampled") -> None:
     """Run every mode on ``inp`` (``n`` lines) and append its figures to ``results["runs"]``.
 
     The modes run in turn, ``args.repeat`` rounds of them, so that a slow spell of a shared
-    machine falls on every mode alike; each figure is the median of its rounds (peak memory:
-    the largest), and every round's seconds are kept in ``seconds_each``.
+    machine falls on every mode alike; each command runs on a one-line input too, in the same
+    round, and its net time is the median of its rounds' times less the median of those
+    start-ups. Every round's seconds are kept (``seconds_each``, ``startup_each``); peak
+    memory is the largest of the rounds.
     """
     out = work / "out.jsonl"
     tf = work / f"texts-{kind}-{n}.json"
@@ -184,18 +187,15 @@ def measure(inp: Path, n: int, modes: list[str], args, st: dict, env: dict, work
     if any(m in ("tokenizer", "tokenizer-2") for m in todo):
         n_texts = texts_file(inp, tf)
     times: dict[str, list[float]] = {m: [] for m in todo}
+    starts: dict[str, list[float]] = {m: [] for m in todo}
     rss: dict[str, float] = {}
     for _ in range(args.repeat):
         for mode in todo:
             if mode in ("tokenizer", "tokenizer-2"):
                 times[mode].append(tokenizer_floor(tf, 1 if mode == "tokenizer" else 2, env))
                 continue
-            cmd = CLI + ["label", str(inp), "-o", str(out)]
-            if mode == "rules":
-                cmd.append("--rules-only")
-            elif mode == "rules-w2":
-                cmd += ["--rules-only", "--workers", "2"]
-            wall, mem = run_rss(cmd, env)
+            starts[mode].append(run_rss(command(mode, one, out), env)[0])
+            wall, mem = run_rss(command(mode, inp, out), env)
             with open(out, "rb") as f:
                 n_out = sum(1 for _ in f)
             if n_out != n:
@@ -208,12 +208,23 @@ def measure(inp: Path, n: int, modes: list[str], args, st: dict, env: dict, work
         if mode in ("tokenizer", "tokenizer-2"):
             row.update(seconds=round(secs, 2), net_per_second=round(n / secs, 1), texts=n_texts)
         else:
-            start = {"rules": st["rules_only"], "rules-w2": st["rules_only_w2"]}.get(mode, st["default"])
-            row.update(seconds=round(secs, 2), per_second=round(n / secs, 1),
-                       net_per_second=round(n / max(secs - start, 1e-9), 1), peak_rss_mb=round(rss[mode], 1))
+            start = statistics.median(starts[mode])
+            row.update(seconds=round(secs, 2), per_second=round(n / secs, 1), startup=round(start, 2),
+                       net_per_second=round(n / max(secs - start, 1e-9), 1), peak_rss_mb=round(rss[mode], 1),
+                       startup_each=[round(x, 2) for x in starts[mode]])
         row["seconds_each"] = [round(x, 2) for x in times[mode]]
         results["runs"].append(row)
         print(json.dumps(row), flush=True)
+
+
+def command(mode: str, inp: Path, out: Path) -> list[str]:
+    """The ``fakingclf label`` command of a mode."""
+    cmd = CLI + ["label", str(inp), "-o", str(out)]
+    if mode == "rules":
+        cmd.append("--rules-only")
+    elif mode == "rules-w2":
+        cmd += ["--rules-only", "--workers", "2"]
+    return cmd
 
 
 def main(argv=None):
@@ -269,11 +280,11 @@ def main(argv=None):
         for n in sizes:
             inp = work / f"in{n}.jsonl"
             make_input(source, n, inp)
-            measure(inp, n, modes, args, st, env, work, results)
+            measure(inp, n, modes, args, one, env, work, results)
         if args.distinct:
             inp = work / "distinct.jsonl"
             n = distinct_input([Path(x) for x in args.distinct.split(",")], inp)
-            measure(inp, n, [m for m in modes if m != "default"], args, st, env, work, results, kind="distinct")
+            measure(inp, n, [m for m in modes if m != "default"], args, one, env, work, results, kind="distinct")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -318,7 +329,7 @@ def report(results: dict, sizes: list[int], modes: list[str], args) -> str:
            f"Machine: {m['cpus']} CPUs, no GPU, Python {m['python']}. Inputs are the development set resampled "
            "to each size, every line made unique. Each `fakingclf label` row is one process timed from start to "
            f"exit, the median of {getattr(args, 'repeat', 1)} round(s) in which every mode of the column runs in turn; "
-           "*net* removes the same command's one-line start-up (below). The floors are spaCy's tokenizer "
+           "*net* removes the same command's one-line start-up, run in the same rounds (its median). The floors are spaCy's tokenizer "
            "alone over exactly the texts the rules-only pipeline tokenizes (masked scratchpads and outputs), timed "
            "inside the process from a freshly built pipeline (its caches start empty, as the command's do). See `benchmarks/speed.py` for the exact commands.", "",
            "| mode | " + " | ".join(f"{n:,} lines" for n in sizes) + " |",

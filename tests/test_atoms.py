@@ -210,6 +210,31 @@ def test_the_tables_are_bounded(fresh_engine, monkeypatch):
     assert len(fresh_engine._id_of) <= 50 and len(fresh_engine._chunks) <= 40
 
 
+def test_starting_afresh_renews_spacys_vocabulary_and_never_splits_a_batch(monkeypatch):
+    # with make_nlp, the full tables are dropped together with spaCy's strings (memory bounded over any run);
+    # a batch overflowing them keeps one set of tables to its end, so every text gets its answer alone
+    import fakingclf.atoms as atoms
+    from fakingclf.cues import _lemma_table
+
+    table = _lemma_table()
+    engine = AtomEngine(_blank(), _atom_patterns(), lemma=lambda low: table.get(low, low), make_nlp=_blank)
+    reference = AtomEngine(_blank(), _atom_patterns(), lemma=lambda low: table.get(low, low))
+    monkeypatch.setattr(atoms, "_TABLE_ROWS", 60)
+    monkeypatch.setattr(atoms, "_CHUNK_ENTRIES", 50)
+    texts = [" ".join(f"w{i}n{k}" for i in range(30)) + ". I will comply so that my values stay.\n\n2. Sorry."
+             for k in range(6)]
+    first = engine.nlp
+    together = engine.sentences_many(texts)
+    assert engine.nlp is first  # not in the middle of a batch
+    assert [_view(x) for x in together] == [_view(reference.sentences(t)) for t in texts]
+    assert sum("COMPLY_DECISION" in s.labels for x in together for s in x) == 6
+    engine.sentences_many(texts[:1])  # the next batch starts afresh
+    assert engine.nlp is not first and len(engine.vocab.strings) < len(first.vocab.strings)
+    assert len(engine._id_of) <= 60 and len(engine._chunks) <= 50
+    assert _engine_tokens(engine, texts[2]) == _spacy_tokens(texts[2])
+    assert [_view(x) for x in engine.sentences_many(texts)] == [_view(x) for x in together]
+
+
 def test_an_atom_never_joins_two_sentences(engines):
     # "I ... write" with a wildcard must not match across the sentence boundary
     for det in engines:

@@ -76,8 +76,8 @@ def _alternation(values: Sequence[str]) -> str:
     return "(?:" + "|".join(re.escape(v) for v in sorted(set(values), key=lambda v: (-len(v), v))) + ")"
 
 
-_TABLE_ROWS = 500_000  # vocabulary entries the engine keeps encoded
-_CHUNK_ENTRIES = 200_000  # pieces of text whose tokens it keeps
+_TABLE_ROWS = 100_000  # vocabulary entries the engine keeps encoded (then it starts afresh, spaCy's too)
+_CHUNK_ENTRIES = 100_000  # pieces of text whose tokens it keeps
 _BATCH_CHARS = 100_000  # characters of new pieces tokenized in one spaCy call
 _RUNS = re.compile(r"(\s+)")  # \s is exactly str.isspace, spaCy's test for white space
 _NEW_LINE, _PUNCT_CHAR, _PUNCT, _SHORT_NUMBER, _DOT = 1, 2, 4, 8, 16  # per-token property bits
@@ -327,6 +327,11 @@ class AtomEngine:
         The atoms, ``{"label": str, "pattern": str | list}`` each, in file order.
     lemma : callable
         Lower-cased token text -> lemma (the lookup table the reference pipeline uses).
+    make_nlp : callable, optional
+        Builds a pipeline like ``nlp``. When the engine's tables are full it starts
+        afresh, and with ``make_nlp`` spaCy's vocabulary does too (a new pipeline), so
+        memory stays bounded over any number of texts; without it spaCy's vocabulary
+        keeps every string it has seen.
 
     Raises
     ------
@@ -340,9 +345,11 @@ class AtomEngine:
         nlp,
         patterns: Sequence[dict],
         lemma: Callable[[str], str],
+        make_nlp: Optional[Callable[[], Any]] = None,
     ):
         from spacy.attrs import IDX, LENGTH, ORTH
 
+        self._make_nlp = make_nlp
         self.nlp = nlp
         self.vocab = nlp.vocab
         self.lemma = lemma
@@ -400,7 +407,13 @@ class AtomEngine:
         self._special_pairs, self._pair_screen, self._specials = _special_cases(nlp.tokenizer)
         self._reset_table()
 
+    def _full(self) -> bool:
+        return len(self._id_of) > _TABLE_ROWS or len(self._chunks) > _CHUNK_ENTRIES
+
     def _reset_table(self, capacity: int = 4096) -> None:
+        if hasattr(self, "_id_of") and self._make_nlp is not None:  # starting afresh: spaCy's strings too
+            self.nlp = self._make_nlp()
+            self.vocab = self.nlp.vocab
         self._split: dict[str, list[str]] = {}  # text -> _RUNS.split(text), kept by prepare() for tokens()
         self._id_of: dict[int, int] = {_SEPARATOR: 0}  # orth hash -> row of the tables below
         self._chunks: dict = {"": b""}  # key of a piece of text (see _keys) -> its tokens (see _fill)
@@ -545,7 +558,7 @@ class AtomEngine:
         Optional: :meth:`sentences` does the same for one text; calling this first for
         a batch only saves the per-call costs. Results are unchanged.
         """
-        if len(self._id_of) > _TABLE_ROWS or len(self._chunks) > _CHUNK_ENTRIES:  # bounded memory
+        if self._full():  # bounded memory
             self._reset_table()
         chunks = self._chunks
         new: set = set()
@@ -573,8 +586,12 @@ class AtomEngine:
         tokens of a special case are tokenized together, by spaCy, as one piece.
         ``tests/test_atoms.py`` checks the tokens against spaCy's.
         """
-        if len(self._id_of) > _TABLE_ROWS or len(self._chunks) > _CHUNK_ENTRIES:  # bounded memory
+        if self._full():  # bounded memory
             self._reset_table()
+        return self._tokens(text)
+
+    def _tokens(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`tokens` without starting afresh (the rows stay valid for the caller's batch)."""
         parts = self._split.pop(text, None) or _RUNS.split(text)  # white runs at odd positions, the others between
         joins = self._joins(text, parts) if self._pair_screen is not None else ()
         if joins:
@@ -674,10 +691,12 @@ class AtomEngine:
         list of list of Sentence
             One list per text, in order.
         """
+        if self._full():  # bounded memory: only here, so that every row of the batch is of the same tables
+            self._reset_table()
         pieces, where = [], []  # token rows with a separator before each text; (text, offsets) of those rows
         sep = np.zeros(1, dtype=np.int64)
         for i, text in enumerate(texts):
-            ids, idx = self.tokens(text) if text else (sep[:0], sep[:0])
+            ids, idx = self._tokens(text) if text else (sep[:0], sep[:0])
             if len(ids):
                 pieces += [sep, ids]
                 where.append((i, idx, len(ids)))

@@ -285,7 +285,7 @@ def _nlp():
 def _engine() -> AtomEngine:
     """The compiled atom engine (``engine="compiled"``, the default), built once per process."""
     table = _lemma_table()
-    return AtomEngine(_blank(), _atom_patterns(), lemma=lambda low: table.get(low, low))
+    return AtomEngine(_blank(), _atom_patterns(), lemma=lambda low: table.get(low, low), make_nlp=_blank)
 
 
 _DRAFT_BLOCK = re.compile(r"<\s*DRAFT_OUTPUT\s*>.*?(?:<\s*/\s*DRAFT_OUTPUT\s*>|$)", re.IGNORECASE | re.DOTALL)
