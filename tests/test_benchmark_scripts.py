@@ -148,3 +148,19 @@ def test_encoder_speed_script_runs_and_writes_its_section(tmp_path, monkeypatch)
     section = get_section(doc, "encoder_speed")
     assert "torch 0.9900, onnx 0.9888" in section and "`--backend auto` is **onnx**" in section
     assert section.count("## Encoder backends") == 1
+
+
+SHARED = REPO.parent / "shared" / "data"
+
+
+@pytest.mark.shared
+@pytest.mark.skipif(not (SHARED / "af_reasoning_dev.jsonl").exists(), reason="../shared/data absent: the shared sets are needed")
+def test_engine_speed_script_times_both_engines_on_the_shared_texts(capsys):
+    import engine_speed
+
+    out = engine_speed.main([str(SHARED), "--limit", "40"])
+    assert out["texts"] == 40
+    assert set(out) == {"texts", "spanruler_1", "spanruler_2", "engine_text_1", "engine_text_2", "engine_batch_1",
+                        "engine_batch_2"}
+    assert all(v >= 0 for v in out.values())
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == out
