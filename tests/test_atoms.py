@@ -40,6 +40,15 @@ def _texts(transcripts):
         yield t.output or ""
 
 
+@lru_cache(maxsize=1)
+def _shared_transcripts() -> list:
+    ts = []
+    for name in SETS:
+        with open(SHARED / name, encoding="utf-8") as f:
+            ts += [read_record(json.loads(line)) for line in f if line.strip()]
+    return ts
+
+
 def _assert_same(engines, texts):
     compiled, spacy = engines
     n_labels = 0
@@ -60,10 +69,7 @@ def test_engines_agree_on_the_bundled_examples(engines):
 @pytest.mark.skipif(not all((SHARED / n).exists() for n in SETS), reason="../shared/data absent: the shared sets are needed")
 def test_engines_agree_hit_for_hit_on_the_shared_sets(engines):
     """Every scratchpad (drafts masked, as the detector reads it) and output of the three shared sets."""
-    ts = []
-    for name in SETS:
-        with open(SHARED / name, encoding="utf-8") as f:
-            ts += [read_record(json.loads(line)) for line in f if line.strip()]
+    ts = _shared_transcripts()
     assert len(ts) == 345 + 300 + 359
     assert _assert_same(engines, _texts(ts)) > 20_000
     compiled, spacy = engines
@@ -115,10 +121,7 @@ def test_random_texts_labeled_together_get_what_they_get_alone(texts):
 @pytest.mark.skipif(not all((SHARED / n).exists() for n in SETS), reason="../shared/data absent: the shared sets are needed")
 def test_batches_of_the_shared_sets_get_what_each_text_gets_alone(engines):
     """detect_many's batches (128 transcripts: their scratchpads, then their outputs) against each text alone."""
-    ts = []
-    for name in SETS:
-        with open(SHARED / name, encoding="utf-8") as f:
-            ts += [read_record(json.loads(line)) for line in f if line.strip()]
+    ts = _shared_transcripts()
     compiled = engines[0]
     for b in range(0, len(ts), 128):
         batch = ts[b:b + 128]
