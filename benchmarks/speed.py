@@ -331,7 +331,9 @@ def report(results: dict, sizes: list[int], modes: list[str], args) -> str:
            f"exit, the median of {getattr(args, 'repeat', 1)} round(s) in which every mode of the column runs in turn; "
            "*net* removes the same command's one-line start-up, run in the same rounds (its median). The floors are spaCy's tokenizer "
            "alone over exactly the texts the rules-only pipeline tokenizes (masked scratchpads and outputs), timed "
-           "inside the process from a freshly built pipeline (its caches start empty, as the command's do). See `benchmarks/speed.py` for the exact commands.", "",
+           "inside the process from a freshly built pipeline (its caches start empty, as the command's do). "
+           "Memory is the peak resident set of the largest single process (with `--workers 2` three run: "
+           "the command and two workers; their sum is not measured). See `benchmarks/speed.py` for the exact commands.", "",
            "| mode | " + " | ".join(f"{n:,} lines" for n in sizes) + " |",
            "|---|" + "---|" * len(sizes)]
     for mode in modes:
@@ -346,7 +348,8 @@ def report(results: dict, sizes: list[int], modes: list[str], args) -> str:
             r = distinct.get(mode)
             if r:
                 out.append(f"| {TITLES[mode]} | {cell(r)} |")
-    out += ["", f"Start-up, median of {args.startup_runs} run(s) on a one-line input: "
+    out += ["", f"Start-up, median of {args.startup_runs} run(s) on a one-line input before the throughput runs "
+            "(the net figures above use each size's own start-up runs, in `benchmarks/speed.json`): "
             f"`python -c \"import spacy; spacy.blank('en')\"` {st['spacy_blank']} s; "
             f"`label --rules-only` {st['rules_only']} s ({st['rules_only'] / st['spacy_blank']:.2f}x); "
             f"`label --rules-only --workers 2` {st['rules_only_w2']} s; "
