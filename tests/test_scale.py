@@ -339,3 +339,59 @@ def test_cache_path_that_is_a_file_is_refused(tmp_path):
     f.write_text("x")
     with pytest.raises(ValueError, match="is a file"):
         EmbeddingCache(f)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
+def test_sigterm_and_sighup_stop_a_run_with_workers_as_ctrl_c_does(tmp_path, many_file, sig):
+    # a job scheduler's time limit (SIGTERM) or a closed terminal (SIGHUP) reaches the command alone: it must
+    # stop its workers, leave the old -o file and no temporary file behind, and exit 128 + the signal
+    out = tmp_path / "out.jsonl"
+    out.write_bytes(b"previous results\n")
+    proc = subprocess.Popen(CLI + ["label", str(many_file), "-o", str(out), "--rules-only", "--batch-size", "8",
+                                   "--workers", "2"], stderr=subprocess.PIPE)
+    deadline = time.time() + 240
+    children: list[int] = []
+    while time.time() < deadline and proc.poll() is None:
+        tmps = list(tmp_path.glob(".out.jsonl.*.tmp"))
+        if tmps and tmps[0].stat().st_size > 20_000:
+            found = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
+            children = [int(x) for x in found]
+            proc.send_signal(sig)
+            break
+        time.sleep(0.01)
+    proc.wait(120)
+    assert proc.returncode == 128 + sig, proc.stderr.read().decode()
+    assert b"terminated" in proc.stderr.read()
+    assert out.read_bytes() == b"previous results\n"
+    assert not list(tmp_path.glob(".out.jsonl.*.tmp"))
+    assert len(children) >= 2  # the workers were running
+    alive = children
+    for _ in range(100):  # they stop with the command (loky's own tracker may take a moment)
+        alive = [c for c in alive if Path(f"/proc/{c}").exists() and
+                 Path(f"/proc/{c}/stat").read_text().split()[2] != "Z"]
+        if not alive:
+            break
+        time.sleep(0.1)
+    assert not alive, f"worker processes {alive} outlived the command"
+
+
+@pytest.mark.slow
+def test_an_interrupted_run_to_standard_output_says_what_it_already_wrote(tmp_path, many_file):
+    # standard output is written as records come: "nothing was written" would be false there
+    out = tmp_path / "redirected.jsonl"
+    with open(out, "wb") as f:
+        proc = subprocess.Popen(CLI + ["label", str(many_file), "--rules-only", "--batch-size", "8"], stdout=f,
+                                stderr=subprocess.PIPE)
+        deadline = time.time() + 240
+        while time.time() < deadline and proc.poll() is None:
+            if out.stat().st_size > 20_000:
+                proc.send_signal(signal.SIGTERM)
+                break
+            time.sleep(0.01)
+        proc.wait(120)
+    assert proc.returncode == 143
+    n = len(out.read_bytes().splitlines())
+    message = proc.stderr.read().decode()
+    assert "already written to standard output" in message and "nothing was written" not in message
+    assert f"the {n} record(s)" in " ".join(message.split())

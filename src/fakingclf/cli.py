@@ -309,11 +309,12 @@ def label(
         kept = "nothing was appended" if resume else ("nothing was written" if output == "-"
                                                        else f"{output} was left as it was")
         _fail(f"{lines.broken}; {kept}")
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
         kept = f"{output} holds the {summary.n} record(s) labeled so far; rerun with --resume to go on" if resume \
-            else "nothing was written (use --resume to keep partial work)"
-        err.print(f"[yellow]interrupted:[/yellow] {kept}")
-        raise typer.Exit(130) from None
+            else _kept_without_resume(output, summary.n)
+        what = "terminated" if isinstance(e, Terminated) else "interrupted"
+        err.print(f"[yellow]{what}:[/yellow] {kept}")
+        raise typer.Exit(_interrupted_code(e)) from None
     except OSError as e:
         _fail(f"cannot write the output {output}: {e.strerror or e}")
     finally:
@@ -402,9 +403,9 @@ def explain(
                 out.write(orjson.dumps(entry) + b"\n" if as_json else text_of(entry))
                 n += 1
                 errors += entry["error"] is not None
-    except KeyboardInterrupt:
-        err.print("[yellow]interrupted[/yellow]")
-        raise typer.Exit(130) from None
+    except KeyboardInterrupt as e:
+        err.print(f"[yellow]{'terminated' if isinstance(e, Terminated) else 'interrupted'}[/yellow]")
+        raise typer.Exit(_interrupted_code(e)) from None
     except OSError as e:
         _fail(f"cannot write the output {output}: {e.strerror or e}")
     finally:
@@ -1085,11 +1086,11 @@ def judge(
         kept = f"; {output} keeps the {n} record(s) judged before it (rerun with --resume)" if resume else ""
         err.print(f"[red]error:[/red] {escape(str(e))}{kept}")
         raise typer.Exit(2) from None
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
         kept = f"{output} holds the {n} record(s) judged so far; rerun with --resume to go on" if resume \
-            else "nothing was written (use --resume to keep partial work)"
-        err.print(f"[yellow]interrupted:[/yellow] {kept}")
-        raise typer.Exit(130) from None
+            else _kept_without_resume(output, n)
+        err.print(f"[yellow]{'terminated' if isinstance(e, Terminated) else 'interrupted'}:[/yellow] {kept}")
+        raise typer.Exit(_interrupted_code(e)) from None
     except OSError as e:
         _fail(f"cannot write the output {output}: {e.strerror or e}")
     finally:
@@ -1144,7 +1145,48 @@ def main() -> None:  # pragma: no cover
     from .cues import WITHOUT_TORCH_ENV
 
     os.environ.setdefault(WITHOUT_TORCH_ENV, "1")
+    _stop_on_termination()
     app()
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP received: handled as Ctrl-C is (no partial output, workers stopped)."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _stop_on_termination() -> None:  # pragma: no cover - tested through the command, in a subprocess
+    """Turn SIGTERM and SIGHUP (a job scheduler's time limit, a closed terminal) into :class:`Terminated`.
+
+    The commands then stop as on Ctrl-C: a regular ``-o`` file is left as it was (or, with
+    ``--resume``, holds what was labeled), no temporary file stays behind, and the worker
+    processes, which receive no signal of their own, are stopped with the command.
+    """
+    import signal
+
+    def stop(signum, _frame):
+        raise Terminated(signum)
+
+    for name in ("SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), stop)
+
+
+def _kept_without_resume(output: str, n: int) -> str:
+    """What an interrupted run without --resume leaves: nothing in a regular file, the records so far elsewhere."""
+    from .io import _writes_in_place
+
+    if output == "-" or _writes_in_place(output):  # standard output, a FIFO, a device: written as they came
+        where = "standard output" if output == "-" else output
+        return f"the {n} record(s) done so far were already written to {where}"
+    return "nothing was written (use --resume to keep partial work)"
+
+
+def _interrupted_code(e: BaseException) -> int:
+    """The exit code for an interruption: 128 + the signal's number (130 for Ctrl-C, 143 for SIGTERM)."""
+    return 128 + (e.signum if isinstance(e, Terminated) else 2)
 
 
 if __name__ == "__main__":  # pragma: no cover
