@@ -312,6 +312,20 @@ def reads_as_reasoning(text: str) -> tuple[bool, str]:
 
 
 # ------------------------------------------------------------------ composing
+def _tagged_reasoning(text: str) -> bool:
+    """Whether a reasoning block carries its own scratchpad tags, rather than naming one in its prose.
+
+    It does when it starts with an opening tag or holds a closing one. An opening tag
+    after other text with no closing tag anywhere ("…my reasoning in these
+    <SCRATCHPAD_REASONING> tags…", as the paper's transcripts say) is a mention: the
+    block is wrapped like any other, so its text stays the scratchpad.
+    """
+    m = _SCRATCH_OPEN.search(text)
+    if m is None:
+        return False
+    return not text[:m.start()].strip() or _SCRATCH_CLOSE.search(text) is not None
+
+
 def compose(reasoning: list[str], reply: str, plain_is_output: bool = False) -> str:
     """Tagged text from the parts a structured layout gives apart.
 
@@ -321,7 +335,7 @@ def compose(reasoning: list[str], reply: str, plain_is_output: bool = False) -> 
     layout says it is the answer shown to the user); a reply with its own tags is read
     as it is.
     """
-    parts = [r if has_scratchpad_tag(r) else f"<SCRATCHPAD_REASONING>{r}</SCRATCHPAD_REASONING>" for r in reasoning]
+    parts = [r if _tagged_reasoning(r) else f"<SCRATCHPAD_REASONING>{r}</SCRATCHPAD_REASONING>" for r in reasoning]
     if reply.strip() and not has_markup(reply) and (reasoning or plain_is_output):
         reply = f"<OUTPUT>{reply}</OUTPUT>"
     if reply:
