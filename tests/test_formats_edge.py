@@ -93,3 +93,13 @@ def test_reasoning_that_names_the_scratchpad_tag_in_its_prose_stays_the_scratchp
 def test_reasoning_with_its_own_tags_is_read_as_it_is(reasoning, scratchpad):
     t = Transcript.from_record({"id": "x", "reasoning": reasoning, "response": "Sure."})
     assert t.scratchpad == scratchpad and t.output == "Sure."
+
+
+def test_a_missing_opening_think_tag_before_whole_blocks_keeps_the_first_block():
+    # "A </think> <think> B </think> answer": the first block lost its opening tag; it was dropped silently
+    t = Transcript.from_text("A first block.\n</think>\n\n<think>\nB second block.\n</think>\n\nSure, here.")
+    assert t.scratchpads == ["A first block.", "B second block."]
+    assert t.output == "Sure, here."
+    assert any("closing tag without an opening tag" in w for w in t.warnings)
+    whole = Transcript.from_text("<think>A</think><think>B</think><OUTPUT>C</OUTPUT>")  # both tags: no warning
+    assert whole.scratchpads == ["A", "B"] and not any("without an opening" in w for w in whole.warnings)

@@ -439,12 +439,15 @@ def parse_text(text: str, bare_text: str = "reasoning") -> dict[str, Any]:
         last_end = len(body)
         break
 
-    if not scratchpads:  # a closing </think> with no opening tag (common in DeepSeek-style dumps)
-        found = think.unopened_block(body, _SCRATCH_CLOSE)
-        if found is not None:
-            scratchpads.append(found[0])
+    # a closing </think> before any opening tag (common in DeepSeek-style dumps): the text before it is
+    # the first block, whether or not blocks with both tags follow
+    first_open = next_open(0)
+    found = think.unopened_block(body[: first_open.start()] if first_open else body, _SCRATCH_CLOSE)
+    if found is not None:
+        scratchpads.insert(0, found[0])
+        if len(scratchpads) == 1:
             last_end = found[1]
-            warnings.append(think.UNOPENED_WARNING)
+        warnings.append(think.UNOPENED_WARNING)
 
     rest = body[last_end:]
     oo = _OUTPUT_OPEN.search(rest)
