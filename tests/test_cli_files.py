@@ -782,3 +782,24 @@ def test_train_writes_only_into_a_new_empty_or_model_folder(runner, tmp_path, se
     assert r.exit_code == 2 and message in " ".join(r.output.split())
     assert {p.name: p.read_bytes() for p in d.iterdir() if not p.is_symlink()} == before
     assert (tmp_path / "victim.json").read_text() == "victim"
+
+
+def test_resume_appends_to_a_writable_file_in_a_folder_that_takes_no_new_files(tmp_path, monkeypatch):
+    # --resume writes the file in place: a folder where no file can be made (read-only for this user) must
+    # not refuse it; a run without --resume, which writes a temporary file there, still is refused
+    import tempfile
+
+    from fakingclf.io import OutputError, check_output
+
+    out = tmp_path / "out.jsonl"
+    out.write_bytes(b"")
+
+    def no_new_files(*a, **k):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "mkstemp", no_new_files)
+    check_output(out, append=True)  # no error
+    with pytest.raises(OutputError, match="cannot create a file in"):
+        check_output(out)
+    with pytest.raises(OutputError, match="cannot create a file in"):
+        check_output(tmp_path / "new.jsonl", append=True)  # a new file is created in the folder

@@ -307,7 +307,8 @@ def check_output(path: Union[str, os.PathLike], what: str = "output", append: bo
     an existing folder in which a temporary file can be made (the folder of a
     symlink's target, since the target is replaced), and an existing file must be
     writable. Paths in ``/proc`` and ``/sys`` are refused as files. ``append``
-    (``--resume``) needs a regular file, or a new one.
+    (``--resume``) needs a regular file, or a new one; an existing file is appended to in
+    place, so only the file must be writable, not its folder.
 
     Raises
     ------
@@ -352,18 +353,19 @@ def check_output(path: Union[str, os.PathLike], what: str = "output", append: bo
         raise OutputError(f"cannot write {label}: the folder {folder} {where} (fakingclf creates no folders)")
     if st is not None and not os.access(real, os.W_OK):
         raise OutputError(f"cannot write {label}: permission denied")
+    if append and st is not None:  # appended to in place: the folder itself need not take new files
+        try:
+            with open(real, "ab"):
+                pass
+        except OSError as e:
+            raise OutputError(f"cannot write {label}: {e.strerror or e}") from None
+        return
     try:  # the only sure test (root, read-only and kernel filesystems): make a file there
         fd, probe = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(real)}.", suffix=".probe")
     except OSError as e:
         raise OutputError(f"cannot write {label}: cannot create a file in {folder} ({e.strerror or e})") from None
     os.close(fd)
     os.unlink(probe)
-    if append and st is not None:
-        try:
-            with open(real, "ab"):
-                pass
-        except OSError as e:
-            raise OutputError(f"cannot write {label}: {e.strerror or e}") from None
 
 
 @contextmanager
