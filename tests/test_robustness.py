@@ -363,3 +363,15 @@ def test_written_records_are_label_lines_dumped_byte_for_byte_in_one_process_and
     assert len(expected_rest) == len(expected) - 1
     got = [r.line for r in label_json_lines(clf, lines, batch_size=5, workers=2, skip=skip)]
     assert got == expected_rest
+
+
+def test_the_length_error_names_the_text_it_means(monkeypatch):
+    monkeypatch.setattr(cues_module, "MAX_CHARS", 100)
+    det = CueDetector()
+    long_output = Transcript.from_record({"id": "o", "reasoning": "I will help.", "response": "word " * 30})
+    long_scratchpad = Transcript.from_record({"id": "s", "reasoning": "word " * 30, "response": "Sure."})
+    for detect in (lambda t: det.detect(t), lambda t: det.detect_many([t])):
+        with pytest.raises(ValueError, match=r"^output of 1\d\d characters is longer than the 100 "):
+            detect(long_output)
+        with pytest.raises(ValueError, match=r"^scratchpad of 1\d\d characters is longer than the 100 "):
+            detect(long_scratchpad)

@@ -432,8 +432,8 @@ class CueDetector:
         return X
 
     # ------------------------------------------------------------- detection
-    def sentences(self, text: str) -> list[Sentence]:
-        """Split ``text`` into sentences with the atom labels found in each.
+    def sentences(self, text: str, what: str = "text") -> list[Sentence]:
+        """Split ``text`` into sentences with the atom labels found in each (``what`` names it in an error).
 
         Raises
         ------
@@ -443,7 +443,7 @@ class CueDetector:
         if not text.strip():
             return []
         if len(text) > MAX_CHARS:
-            raise ValueError(f"text of {len(text):,} characters is longer than the {MAX_CHARS:,} the cue detector reads")
+            raise ValueError(f"{what} of {len(text):,} characters is longer than the {MAX_CHARS:,} the cue detector reads")
         if self.engine == "compiled":
             return _engine().sentences(text)
         doc = _nlp()(text)
@@ -480,8 +480,8 @@ class CueDetector:
             Hits with evidence; the number of scratchpad sentences; the last decision.
         """
         scratchpad = transcript.scratchpad
-        return self._detect(scratchpad, transcript.output or "", self.sentences(mask_drafts(scratchpad)),
-                            self.sentences(transcript.output or ""))
+        return self._detect(scratchpad, transcript.output or "", self.sentences(mask_drafts(scratchpad), "scratchpad"),
+                            self.sentences(transcript.output or "", "output"))
 
     def _detect(self, scratchpad: str, output: str, sents_scratchpad: list[Sentence],
                 sents_output: list[Sentence]) -> CueReport:
@@ -529,9 +529,9 @@ class CueDetector:
         scratchpads = [t.scratchpad for t in transcripts]
         outputs = [t.output or "" for t in transcripts]
         texts = [mask_drafts(x) for x in scratchpads] + outputs
-        for text in texts:
+        for i, text in enumerate(texts):
             if len(text) > MAX_CHARS:  # (what sentences() says of it)
-                self.sentences(text)
+                self.sentences(text, "scratchpad" if i < len(transcripts) else "output")
         engine = _engine()
         engine.prepare(texts)  # the batch's new pieces of text tokenized at once
         sents = engine.sentences_many([x if x.strip() else "" for x in texts])
