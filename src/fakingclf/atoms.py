@@ -514,7 +514,9 @@ class AtomEngine:
         """
         chunks = self._chunks
         todo = list(dict.fromkeys(x for x in keys if x not in chunks))
-        joinable = [x for x in todo if isinstance(x, str) and x and not x[0].isspace() and not x[-1].isspace()]
+        joinable, singles = [], []  # pieces with no white space at either end; the others, alone
+        for x in todo:
+            (joinable if isinstance(x, str) and x and not x[0].isspace() and not x[-1].isspace() else singles).append(x)
         batches, batch, size = [], [], 0
         for x in joinable:
             if batch and size + len(x) > _BATCH_CHARS:
@@ -525,13 +527,12 @@ class AtomEngine:
         if batch:
             batches.append(batch)
         groups = [(group, group, 0) for group in batches]
-        for x in todo:
-            if not (isinstance(x, str) and x and not x[0].isspace() and not x[-1].isspace()):
-                piece, shift = _piece_of(x)
-                if piece:
-                    groups.append(([x], [piece], shift))
-                else:
-                    chunks[x], self._edges[x] = b"", (0, 0)
+        for x in singles:
+            piece, shift = _piece_of(x)
+            if piece:
+                groups.append(([x], [piece], shift))
+            else:
+                chunks[x], self._edges[x] = b"", (0, 0)
         id_of = self._id_of
         for group, pieces, shift in groups:
             arr = self.nlp.make_doc("\n".join(pieces)).to_array(self._attrs)

@@ -23,8 +23,8 @@ import orjson
 from .transcript import Transcript, TranscriptError, id_string
 
 __all__ = [
-    "read_records", "label_lines", "label_json_lines", "label_raw_batch", "Labeled", "label_batch", "prepare_resume", "dump_prediction", "Summary", "open_input",
-    "InputStream", "InputError", "sniff_encoding", "check_output", "open_output", "OutputError", "get_path", "remap",
+    "read_records", "label_lines", "label_json_lines", "label_raw_batch", "Labeled", "label_batch", "prepare_resume",
+    "dump_prediction", "Summary", "open_input", "InputStream", "InputError", "sniff_encoding", "check_output", "open_output", "OutputError", "get_path", "remap",
 ]
 
 
@@ -651,16 +651,21 @@ def label_lines(
     items: Iterator[Item] = read_records(lines, fields, bare_text=bare_text)
     if skip:
         items = _skipping(items, skip)
-    batches = _batched(items, batch_size)
+    for preds in _run(((label_batch, (clf, batch)) for batch in _batched(items, batch_size)), workers):
+        yield from preds
+
+
+def _run(jobs: Iterable[tuple], workers: int) -> Iterator:
+    """The results of ``(function, args)`` jobs, in order: here, or on ``workers`` joblib workers.
+
+    At most ``2 * workers`` jobs are in flight, so a stream of batches keeps memory flat.
+    """
     if workers == 1:
-        for batch in batches:
-            yield from label_batch(clf, batch)
-        return
+        return (fn(*args) for fn, args in jobs)
     from joblib import Parallel, delayed
 
     parallel = Parallel(n_jobs=workers, return_as="generator", pre_dispatch="2*n_jobs")
-    for preds in parallel(delayed(label_batch)(clf, batch) for batch in batches):
-        yield from preds
+    return parallel(delayed(fn)(*args) for fn, args in jobs)
 
 
 class Labeled(NamedTuple):
@@ -728,14 +733,7 @@ def label_json_lines(
         jobs = ((label_raw_batch, (clf, batch, fields, bare_text))
                 for batch in _batched(enumerate(lines, 1), batch_size))
         seen = {}
-    if workers == 1:
-        results = (fn(*args) for fn, args in jobs)
-    else:
-        from joblib import Parallel, delayed
-
-        parallel = Parallel(n_jobs=workers, return_as="generator", pre_dispatch="2*n_jobs")
-        results = parallel(delayed(fn)(*args) for fn, args in jobs)
-    for batch in results:
+    for batch in _run(jobs, workers):
         for rec in batch:
             if seen is not None and rec.read_warnings is not None:  # as read_records: every record read
                 first = seen.setdefault(rec.id, rec.line_no)
